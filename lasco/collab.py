@@ -1,0 +1,230 @@
+"""Large and small model collaboration: LASCO, E-LASCO and the baselines (torch).
+
+Every method is an ``nn.Module`` whose ``forward(x, base, ref)`` maps the coarse
+input ``x = H_in [B, 2, 32, 32]`` to ``H_hat``, given the frozen LAM output
+``base = f_base(x)`` and the frozen reference SAM output ``ref = f_ref(x)``.
+Those two are computed once per data set and cached (REFERENCE section 1: no
+gradient flows through the LAM, so a black-box LAM works), which is why LASCO's
+adaptation costs what a SAM costs. Methods that train the LAM itself
+(``needs_lam = True``) recompute it and ignore ``base``.
+
+    lam_only      H_hat = f_base(x)
+    sam_only      H_hat = f_ref(x)                          (pre-trained SAM alone)
+    sam_finetune  H_hat = f_sam(x),  f_sam from f_ref, all trained
+    lasco         H_hat = f_base + (f_pxy - f_ref),  f_pxy from f_ref
+    e_lasco       H_hat = f_pxy + alpha (f_base - f_ref),  alpha learnable (init 1)
+    no_reference  H_hat = f_base + r(x),  r: SAM trunk from f_ref, zero head, no skip
+    baseline_a    H_hat = f_lam(x) + s(x),  s: fresh SAM with zero head; both trained
+    lam_finetune  H_hat = f_lam(x),  all LAM parameters trained
+    lora          H_hat = f_lam(x) with LoRA (PEFT) on every block linear, rank sized
+                  to about the proxy SAM's trainable parameters
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from lasco.errors import ConfigError
+from lasco.models import CsiRefiner, build_model, count_params
+
+__all__ = ["METHODS", "Collab", "MethodInfo", "build_method", "lora_rank_for"]
+
+
+class Collab(nn.Module):
+    """Base of every method. Subclasses set ``needs_lam`` and implement ``forward``."""
+
+    needs_lam: bool = False
+
+    def __init__(self, lam: CsiRefiner | None = None, ref: CsiRefiner | None = None) -> None:
+        super().__init__()
+
+    def forward(self, x: torch.Tensor, base: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def lam_parameters(self) -> list[nn.Parameter]:
+        """Trainable parameters that belong to the LAM (given the LAM learning rate)."""
+        return []
+
+    def trainable_params(self) -> int:
+        return count_params(self, trainable_only=True)
+
+
+def _frozen(model: nn.Module) -> nn.Module:
+    model = copy.deepcopy(model).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def _trainable(model: nn.Module) -> nn.Module:
+    model = copy.deepcopy(model)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return model
+
+
+def _plugin_from(ref: CsiRefiner, *, keep_trunk: bool) -> CsiRefiner:
+    """A SAM-shaped network without skip and with a zero head (starts as exactly 0)."""
+    net = build_model(ref.cfg, residual=False)
+    if keep_trunk:
+        state = {k: v for k, v in ref.state_dict().items() if not k.startswith("head.")}
+        net.load_state_dict(state, strict=False)
+    return net
+
+
+class LamOnly(Collab):
+    def forward(self, x, base, ref):
+        return base
+
+
+class SamOnly(Collab):
+    def forward(self, x, base, ref):
+        return ref
+
+
+class SamFinetune(Collab):
+    def __init__(self, lam: CsiRefiner, ref: CsiRefiner) -> None:
+        super().__init__()
+        self.sam = _trainable(ref)
+
+    def forward(self, x, base, ref):
+        return self.sam(x)
+
+
+class Lasco(Collab):
+    """H_hat = f_base + (f_pxy - f_ref); only the proxy trains."""
+
+    def __init__(self, lam: CsiRefiner, ref: CsiRefiner) -> None:
+        super().__init__()
+        self.proxy = _trainable(ref)
+
+    def forward(self, x, base, ref):
+        return base + (self.proxy(x) - ref)
+
+
+class ELasco(Collab):
+    """H_hat = f_pxy + alpha (f_base - f_ref); the proxy and alpha train.
+
+    With ``learn_alpha=False`` alpha stays at its initial value (the alpha sweep).
+    """
+
+    def __init__(
+        self, lam: CsiRefiner, ref: CsiRefiner, alpha: float = 1.0, learn_alpha: bool = True
+    ) -> None:
+        super().__init__()
+        self.proxy = _trainable(ref)
+        self.alpha = nn.Parameter(torch.tensor(float(alpha)), requires_grad=learn_alpha)
+
+    def forward(self, x, base, ref):
+        return self.proxy(x) + self.alpha * (base - ref)
+
+
+class NoReference(Collab):
+    """Ablation without the reference SAM: the proxy learns the residual H - f_base."""
+
+    def __init__(self, lam: CsiRefiner, ref: CsiRefiner) -> None:
+        super().__init__()
+        self.proxy = _plugin_from(ref, keep_trunk=True)
+
+    def forward(self, x, base, ref):
+        return base + self.proxy(x)
+
+
+class BaselineA(Collab):
+    """LAM and a fresh SAM in parallel, outputs summed, trained jointly."""
+
+    needs_lam = True
+
+    def __init__(self, lam: CsiRefiner, ref: CsiRefiner) -> None:
+        super().__init__()
+        self.lam = _trainable(lam)
+        self.sam = _plugin_from(ref, keep_trunk=False)
+
+    def forward(self, x, base, ref):
+        return self.lam(x) + self.sam(x)
+
+    def lam_parameters(self):
+        return list(self.lam.parameters())
+
+
+class LamFinetune(Collab):
+    needs_lam = True
+
+    def __init__(self, lam: CsiRefiner, ref: CsiRefiner) -> None:
+        super().__init__()
+        self.lam = _trainable(lam)
+
+    def forward(self, x, base, ref):
+        return self.lam(x)
+
+    def lam_parameters(self):
+        return list(self.lam.parameters())
+
+
+LORA_TARGETS = ["q", "k", "v", "o", "ff1", "ff2"]
+
+
+def lora_rank_for(lam: CsiRefiner, budget: int) -> int:
+    """LoRA rank whose trainable parameters on all block linears come closest to ``budget``."""
+    cfg = lam.cfg
+    per_rank = cfg.n_layers * (4 * 2 * cfg.d_model + 2 * (cfg.d_model + cfg.d_ff))
+    return max(1, round(budget / per_rank))
+
+
+class Lora(Collab):
+    """LoRA adapters (PEFT) on the LAM's q, k, v, o, ff1, ff2; the LAM stays frozen."""
+
+    needs_lam = True
+
+    def __init__(self, lam: CsiRefiner, ref: CsiRefiner, rank: int | None = None) -> None:
+        super().__init__()
+        from peft import LoraConfig, inject_adapter_in_model
+
+        r = rank or lora_rank_for(lam, count_params(ref))
+        config = LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules=LORA_TARGETS)
+        self.rank = r
+        self.lam = inject_adapter_in_model(config, _frozen(lam))
+        for name, p in self.lam.named_parameters():
+            p.requires_grad_("lora_" in name)
+        self.lam.train()
+
+    def forward(self, x, base, ref):
+        return self.lam(x)
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    key: str
+    label: str
+    factory: Callable[[CsiRefiner, CsiRefiner], Collab]
+    trains: bool = True
+
+
+METHODS: dict[str, MethodInfo] = {
+    m.key: m
+    for m in (
+        MethodInfo("lam_only", "LAM alone", LamOnly, trains=False),
+        MethodInfo("sam_only", "pre-trained SAM alone", SamOnly, trains=False),
+        MethodInfo("sam_finetune", "SAM fine-tuned", SamFinetune),
+        MethodInfo("baseline_a", "Baseline A (LAM + SAM, joint)", BaselineA),
+        MethodInfo("lam_finetune", "LAM fully fine-tuned", LamFinetune),
+        MethodInfo("lora", "LoRA on the LAM (PEFT)", Lora),
+        MethodInfo("no_reference", "LASCO without reference SAM", NoReference),
+        MethodInfo("lasco", "LASCO", Lasco),
+        MethodInfo("e_lasco", "E-LASCO", ELasco),
+    )
+}
+
+
+def build_method(key: str, lam: CsiRefiner, ref: CsiRefiner) -> Collab:
+    """Instantiate method ``key`` over (copies of) a pre-trained LAM and reference SAM."""
+    try:
+        info = METHODS[key]
+    except KeyError:
+        raise ConfigError(f"unknown method {key!r}; expected one of {', '.join(METHODS)}") from None
+    return info.factory(lam, ref)

@@ -1,0 +1,315 @@
+"""Pre-training and adaptation loops, prediction and checkpoints (torch).
+
+Pre-training (LAM and reference SAM on pooled source regions): AdamW, batch 256,
+learning rate warmed up linearly over the first 5 % of steps from 0 to 1e-3,
+then cosine down to 1e-5 (REFERENCE section 1); the best validation state wins.
+
+Adaptation (one target region): fixed learning rate 1e-3 (``lam_lr``, default
+1e-4, for LAM weights of the methods that train the LAM), at most 100 epochs,
+early stop after 20 epochs without validation-NMSE gain, best state restored.
+The frozen LAM and reference outputs are computed once per split and cached, so
+LASCO and E-LASCO only run the proxy SAM in the loop.
+
+The loss is the mean squared error, which is the NMSE up to a constant because
+every sample has unit mean power (lasco.channels). GPU when present.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from lasco.collab import Collab
+from lasco.errors import DataError, ShapeError
+from lasco.losses import nmse as nmse_t
+from lasco.models import CsiRefiner, ModelConfig, build_model
+
+__all__ = [
+    "AdaptConfig",
+    "FitResult",
+    "PretrainConfig",
+    "SplitTensors",
+    "adapt",
+    "atomic_torch_save",
+    "default_device",
+    "load_checkpoint",
+    "predict",
+    "pretrain",
+    "save_checkpoint",
+]
+
+CHECKPOINT_FORMAT = "lasco-checkpoint/1"
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _check_xy(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, what: str) -> None:
+    if x.shape != y.shape or x.ndim != 4 or tuple(x.shape[1:]) != (2, 32, 32):
+        raise ShapeError(
+            f"{what}: inputs {tuple(x.shape)} and labels {tuple(y.shape)} "
+            "must both be [N, 2, 32, 32]"
+        )
+    if x.shape[0] == 0:
+        raise DataError(f"{what}: the data set is empty")
+    for name, a in (("inputs", x), ("labels", y)):
+        finite = torch.isfinite(a).all() if isinstance(a, torch.Tensor) else np.isfinite(a).all()
+        if not finite:
+            raise DataError(f"{what}: {name} hold NaN/Inf values")
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: np.ndarray | torch.Tensor, batch: int = 1024) -> torch.Tensor:
+    """Run a refiner in eval mode over ``x [N, 2, 32, 32]`` in batches; result on CPU."""
+    dev = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    x = torch.as_tensor(x)
+    out = [model(x[i : i + batch].to(dev)).float().cpu() for i in range(0, len(x), batch)]
+    model.train(was_training)
+    return torch.cat(out)
+
+
+@dataclass
+class FitResult:
+    """What a training run did: validation NMSE (dB) after each epoch, and its cost."""
+
+    val_nmse_db: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    epochs: int = 0
+    seconds: float = 0.0
+
+    @property
+    def best_nmse_db(self) -> float:
+        return min(self.val_nmse_db) if self.val_nmse_db else float("nan")
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    epochs: int = 500
+    batch_size: int = 256
+    lr_peak: float = 1e-3
+    lr_final: float = 1e-5
+    warmup_frac: float = 0.05
+    weight_decay: float = 0.01
+    seed: int = 0
+
+
+def _lr_lambda(cfg: PretrainConfig, total: int) -> Callable[[int], float]:
+    warm = max(1, int(cfg.warmup_frac * total))
+    floor = cfg.lr_final / cfg.lr_peak
+
+    def f(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        t = min(1.0, (step - warm) / max(1, total - warm))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
+
+    return f
+
+
+def _val_nmse_db(fn: Callable[[slice], torch.Tensor], y: torch.Tensor, batch: int) -> float:
+    errs = [
+        nmse_t(fn(slice(i, i + batch)), y[i : i + batch]) * len(y[i : i + batch])
+        for i in range(0, len(y), batch)
+    ]
+    return float(10 * torch.log10(torch.stack(errs).sum() / len(y)))
+
+
+def pretrain(
+    model: CsiRefiner,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    cfg: PretrainConfig,
+    *,
+    desc: str = "pretrain",
+    progress: bool = True,
+) -> FitResult:
+    """Train ``model`` on (H_in, H) pairs in place; keeps the best validation state."""
+    _check_xy(*train, desc + " train")
+    _check_xy(*val, desc + " val")
+    torch.manual_seed(cfg.seed)
+    dev = default_device()
+    model.to(dev).train()
+    x, y = (torch.as_tensor(a) for a in train)
+    vx, vy = (torch.as_tensor(a).to(dev) for a in val)
+    steps_per_epoch = math.ceil(len(x) / cfg.batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr_peak, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, cfg.epochs * steps_per_epoch))
+    res, best = FitResult(), copy.deepcopy(model.state_dict())
+    t0 = time.perf_counter()
+    bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False)
+    for epoch in bar:
+        perm = torch.randperm(len(x))
+        for i in range(0, len(x), cfg.batch_size):
+            idx = perm[i : i + cfg.batch_size]
+            xb, yb = x[idx].to(dev), y[idx].to(dev)
+            loss = torch.mean((model(xb) - yb) ** 2)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        model.eval()
+        with torch.no_grad():
+            v = _val_nmse_db(lambda s: model(vx[s]), vy, 1024)
+        model.train()
+        res.val_nmse_db.append(v)
+        if v <= res.best_nmse_db:
+            res.best_epoch, best = epoch + 1, copy.deepcopy(model.state_dict())
+        bar.set_postfix(val_nmse_db=f"{v:.2f}")
+    model.load_state_dict(best)
+    model.eval()
+    res.epochs, res.seconds = cfg.epochs, time.perf_counter() - t0
+    return res
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    lr: float = 1e-3
+    lam_lr: float = 1e-4
+    max_epochs: int = 100
+    patience: int = 20
+    batch_size: int = 64
+    seed: int = 0
+
+
+@dataclass
+class SplitTensors:
+    """One split of a target region: inputs, labels, cached LAM and reference outputs."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    base: torch.Tensor
+    ref: torch.Tensor
+
+    @classmethod
+    def build(cls, x: np.ndarray, y: np.ndarray, lam: nn.Module, ref: nn.Module) -> SplitTensors:
+        _check_xy(x, y, "adaptation data")
+        xt = torch.as_tensor(x)
+        return cls(xt, torch.as_tensor(y), predict(lam, xt), predict(ref, xt))
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, n: int) -> SplitTensors:
+        if n < 1:
+            raise DataError(f"adaptation needs at least 1 training sample, got n={n}")
+        return SplitTensors(self.x[:n], self.y[:n], self.base[:n], self.ref[:n])
+
+
+def adapt(
+    method: Collab,
+    train: SplitTensors,
+    val: SplitTensors,
+    cfg: AdaptConfig,
+    *,
+    desc: str = "adapt",
+    progress: bool = True,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> FitResult:
+    """Train a method's trainable parameters on one region; best validation state kept."""
+    torch.manual_seed(cfg.seed)
+    dev = default_device()
+    method.to(dev)
+    lam_ids = {id(p) for p in method.lam_parameters()}
+    groups = [
+        {
+            "params": [p for p in method.parameters() if p.requires_grad and id(p) not in lam_ids],
+            "lr": cfg.lr,
+        },
+        {"params": [p for p in method.lam_parameters() if p.requires_grad], "lr": cfg.lam_lr},
+    ]
+    groups = [g for g in groups if g["params"]]
+    if not groups:
+        raise DataError("method has no trainable parameters")
+    opt = torch.optim.Adam(groups)
+    tr = [t.to(dev) for t in (train.x, train.y, train.base, train.ref)]
+    va = [t.to(dev) for t in (val.x, val.y, val.base, val.ref)]
+
+    def val_db() -> float:
+        method.eval()
+        with torch.no_grad():
+            v = _val_nmse_db(lambda s: method(va[0][s], va[2][s], va[3][s]), va[1], 1024)
+        method.train()
+        return v
+
+    res, best = FitResult(), copy.deepcopy(method.state_dict())
+    res.val_nmse_db.append(val_db())  # epoch 0: before any update
+    t0, stale = time.perf_counter(), 0
+    method.train()
+    bar = tqdm(range(cfg.max_epochs), desc=desc, disable=not progress, leave=False)
+    for epoch in bar:
+        perm = torch.randperm(len(train), device=dev)
+        for i in range(0, len(train), cfg.batch_size):
+            idx = perm[i : i + cfg.batch_size]
+            x, y, base, ref = (t[idx] for t in tr)
+            loss = torch.mean((method(x, base, ref) - y) ** 2)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        v = val_db()
+        res.val_nmse_db.append(v)
+        res.epochs = epoch + 1
+        if on_epoch is not None:
+            on_epoch(epoch + 1, v)
+        if v < min(res.val_nmse_db[:-1]):
+            res.best_epoch, best, stale = epoch + 1, copy.deepcopy(method.state_dict()), 0
+        else:
+            stale += 1
+        bar.set_postfix(val_nmse_db=f"{v:.2f}")
+        if stale >= cfg.patience:
+            break
+    res.seconds = time.perf_counter() - t0
+    method.load_state_dict(best)
+    method.eval()
+    return res
+
+
+def atomic_torch_save(path: str | Path, obj: dict) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename: never a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_checkpoint(path: str | Path, model: CsiRefiner, kind: str, meta: dict) -> None:
+    """Write ``{format, kind, model config, state_dict, meta}`` atomically."""
+    atomic_torch_save(
+        path,
+        {
+            "format": CHECKPOINT_FORMAT,
+            "kind": kind,
+            "model": model.cfg.to_dict(),
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "meta": meta,
+        },
+    )
+
+
+def load_checkpoint(path: str | Path) -> tuple[CsiRefiner, str, dict]:
+    """Load a checkpoint with ``weights_only=True``: ``(model, kind, meta)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"checkpoint {str(path)!r} does not exist")
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
+        raise DataError(f"{str(path)!r} is not a {CHECKPOINT_FORMAT} file")
+    model = build_model(ModelConfig(**blob["model"]))
+    model.load_state_dict(blob["state_dict"])
+    return model.eval(), blob["kind"], blob["meta"]
