@@ -159,7 +159,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         "val_curve": fit.val_nmse_db,
     }
     if hasattr(method, "alpha"):
-        out["alpha"] = float(method.alpha)
+        out["alpha"] = float(method.alpha.detach())
     print(json.dumps(out, indent=1))
     if args.out:
         from lasco.train import atomic_torch_save
@@ -194,13 +194,35 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             f"unknown experiment preset {args.preset!r}; "
             f"expected one of {', '.join(EXPERIMENT_PRESETS)}"
         )
+    from dataclasses import replace
+
+    preset = EXPERIMENT_PRESETS[args.preset]
+    overrides = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
+    if "ratio" in overrides:
+        parse_ratio(overrides["ratio"])
+    if "adapt_max_epochs" in overrides:
+        overrides["adapt"] = replace(preset.adapt, max_epochs=overrides.pop("adapt_max_epochs"))
+    preset = replace(preset, **overrides)
     cat = Catalogue.load(args.catalogue) if args.catalogue else None
-    result = run_experiment(EXPERIMENT_PRESETS[args.preset], catalogue=cat, cache=_cache(args))
+    result = run_experiment(preset, catalogue=cat, cache=_cache(args))
     print(format_table(result))
     if args.json:
         for p in write_outputs(result, args.json):
             print(f"wrote {p}")
     return 0
+
+
+_OVERRIDES = (
+    "lam",
+    "sam",
+    "ratio",
+    "samples_per_source",
+    "samples_per_target",
+    "target_train_n",
+    "pretrain_epochs",
+    "sam_pretrain_epochs",
+    "adapt_max_epochs",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -257,6 +279,16 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--catalogue", help="JSON catalogue with 'role': source|target per region")
     exp.add_argument("--cache", help="cache folder")
     exp.add_argument("--json", help="write the result JSON (and a PNG beside it)")
+    ov = exp.add_argument_group("overrides of the preset")
+    ov.add_argument("--lam", help="LAM model preset")
+    ov.add_argument("--sam", help="SAM model preset")
+    ov.add_argument("--ratio", help="compression ratio, e.g. 1/8")
+    ov.add_argument("--samples-per-source", type=int)
+    ov.add_argument("--samples-per-target", type=int)
+    ov.add_argument("--target-train-n", type=int, help="target training samples per region")
+    ov.add_argument("--pretrain-epochs", type=int)
+    ov.add_argument("--sam-pretrain-epochs", type=int)
+    ov.add_argument("--adapt-max-epochs", type=int)
     exp.set_defaults(func=cmd_experiment)
     return p
 

@@ -21,10 +21,10 @@ from tqdm.auto import tqdm
 from lasco import metrics
 from lasco.channels import Catalogue, ChannelCache, load_region, paper_catalogue, split_region
 from lasco.channels.store import to_real
-from lasco.codec import Projection
+from lasco.codec import Projection, parse_ratio
 from lasco.collab import METHODS, ELasco, build_method
 from lasco.errors import CatalogueError, ConfigError
-from lasco.models import build_model, count_params
+from lasco.models import build_model, count_params, get_preset
 from lasco.train import AdaptConfig, PretrainConfig, SplitTensors, adapt, predict, pretrain
 
 __all__ = ["EXPERIMENT_PRESETS", "ExperimentPreset", "format_table", "run_experiment"]
@@ -105,6 +105,9 @@ def run_experiment(
     unknown = [m for m in preset.methods if m not in METHODS]
     if unknown:
         raise ConfigError(f"unknown methods {unknown}; expected some of {list(METHODS)}")
+    get_preset(preset.lam), get_preset(preset.sam), parse_ratio(preset.ratio)  # fail fast
+    if min(preset.samples_per_source, preset.samples_per_target) < 10:
+        raise ConfigError("samples per region must be >= 10 to split 8:1:1")
     t_start = time.perf_counter()
     from_file = catalogue is not None
     cat = catalogue or paper_catalogue()
@@ -167,7 +170,7 @@ def run_experiment(
             rec["nmse_db"][env_id], rec["gcs"][env_id] = round(nmse_db, 4), round(gcs, 5)
             rec["trainable_params"] = method.trainable_params() if METHODS[key].trains else 0
             if isinstance(method, ELasco):
-                rec.setdefault("alpha", {})[env_id] = round(float(method.alpha), 4)
+                rec.setdefault("alpha", {})[env_id] = round(float(method.alpha.detach()), 4)
         log(f"adapted region {env_id} ({n_train} training samples)")
 
     for rec in results.values():

@@ -46,8 +46,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
             raise ConfigError(f"model {self.name!r}: n_heads must divide d_model")
-        if min(self.n_layers, self.d_model, self.d_ff) < 1:
-            raise ConfigError(f"model {self.name!r}: sizes must be >= 1")
+        if self.n_layers < 0 or min(self.d_model, self.d_ff) < 1:
+            raise ConfigError(f"model {self.name!r}: n_layers must be >= 0, d_model, d_ff >= 1")
 
     def to_dict(self) -> dict:
         return asdict(self)

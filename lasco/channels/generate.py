@@ -94,13 +94,14 @@ def _snapshot_system_level(model, spec: EnvSpec, pos: np.ndarray) -> tuple:
     bs_loc = torch.tensor([[[0.0, 0.0, spec.bs_h]]], dtype=torch.float32)
     zeros_ut = torch.zeros(1, n, 3)
     los = "random" if spec.los is None else bool(spec.los)
+    model.reset_topology()  # every snapshot is a new topology (its size may differ)
     model.set_topology(
         ut_loc,
         bs_loc,
         zeros_ut,
         torch.zeros(1, 1, 3),
         zeros_ut,
-        torch.zeros(1, n, dtype=torch.bool),
+        torch.full((1, n), spec.scenario == "InH", dtype=torch.bool),  # InH: all indoor
         los=los,
         spatial_consistency_track_ids=torch.zeros(n, dtype=torch.int64),
     )

@@ -1,0 +1,102 @@
+"""The collaboration formulas of REFERENCE section 1, checked on untrained models."""
+
+import pytest
+import torch
+
+from lasco.collab import METHODS, ELasco, build_method, lora_rank_for
+from lasco.errors import ConfigError
+from lasco.models import build_model, count_params
+
+
+@pytest.fixture()
+def pair():
+    torch.manual_seed(0)
+    lam, ref = build_model("lam-mini").eval(), build_model("sam-mini").eval()
+    # Perturb the heads so that f_base, f_ref and H_in all differ.
+    with torch.no_grad():
+        lam.head.bias.add_(0.1)
+        ref.head.bias.sub_(0.2)
+    x = torch.randn(4, 2, 32, 32)
+    with torch.no_grad():
+        return lam, ref, x, lam(x), ref(x)
+
+
+def _out(key, lam, ref, x, base, refo):
+    m = build_method(key, lam, ref).eval()
+    with torch.no_grad():
+        return m, m(x, base, refo)
+
+
+def test_lasco_is_base_plus_proxy_minus_reference(pair):
+    lam, ref, x, base, refo = pair
+    m, y = _out("lasco", lam, ref, x, base, refo)
+    with torch.no_grad():
+        m.proxy.head.bias.add_(0.05)  # the proxy moves away from the reference
+        expected = base + m.proxy(x) - refo
+        assert torch.allclose(m(x, base, refo), expected, atol=1e-6)
+    assert torch.allclose(y, base, atol=1e-6)  # proxy == reference at the start
+
+
+def test_e_lasco_formula_and_learnable_alpha(pair):
+    lam, ref, x, base, refo = pair
+    m = build_method("e_lasco", lam, ref).eval()
+    assert isinstance(m, ELasco) and m.alpha.requires_grad and float(m.alpha.detach()) == 1.0
+    with torch.no_grad():
+        m.alpha.fill_(0.3)
+        expected = m.proxy(x) + 0.3 * (base - refo)
+        assert torch.allclose(m(x, base, refo), expected, atol=1e-6)
+    assert m.trainable_params() == count_params(ref) + 1
+
+
+def test_fixed_alpha_variant_does_not_learn_alpha(pair):
+    lam, ref, *_ = pair
+    assert not ELasco(lam, ref, alpha=0.5, learn_alpha=False).alpha.requires_grad
+
+
+def test_no_gradient_reaches_the_lam_or_reference(pair):
+    lam, ref, x, base, refo = pair
+    m = build_method("lasco", lam, ref).train()
+    loss = m(x, base, refo).pow(2).mean()
+    loss.backward()
+    assert all(p.grad is None for p in lam.parameters())
+    assert all(p.grad is None for p in ref.parameters())
+    assert all(p.grad is not None for p in m.proxy.parameters())
+
+
+@pytest.mark.parametrize("key", ["no_reference", "baseline_a", "lora", "lam_finetune"])
+def test_lam_side_methods_start_at_the_lam(pair, key):
+    lam, ref, x, base, refo = pair
+    _, y = _out(key, lam, ref, x, base, refo)
+    assert torch.allclose(y, base, atol=1e-5)
+
+
+def test_trainable_parameter_counts(pair):
+    lam, ref, *_ = pair
+    n_lam, n_ref = count_params(lam), count_params(ref)
+    counts = {k: build_method(k, lam, ref).trainable_params() for k in METHODS}
+    assert counts["lam_only"] == counts["sam_only"] == 0
+    assert counts["lasco"] == counts["sam_finetune"] == counts["no_reference"] == n_ref
+    assert counts["lam_finetune"] == n_lam
+    assert counts["baseline_a"] == n_lam + n_ref
+    assert 0.5 * n_ref <= counts["lora"] <= 2 * n_ref  # LoRA sized like the SAM
+
+
+def test_lora_rank_matches_the_budget(pair):
+    lam, _, *_ = pair
+    assert lora_rank_for(lam, 1) == 1
+    assert lora_rank_for(lam, 10**9) > 100
+
+
+def test_building_a_method_does_not_touch_the_originals(pair):
+    lam, ref, *_ = pair
+    before = [p.clone() for p in lam.parameters()]
+    m = build_method("lam_finetune", lam, ref)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(1.0)
+    assert all(torch.equal(a, b) for a, b in zip(before, lam.parameters(), strict=True))
+
+
+def test_unknown_method():
+    with pytest.raises(ConfigError, match="unknown method 'magic'"):
+        build_method("magic", build_model("tiny"), build_model("tiny"))

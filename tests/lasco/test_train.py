@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+import torch
+
+from lasco.collab import build_method
+from lasco.errors import DataError, ShapeError
+from lasco.models import build_model
+from lasco.train import (
+    AdaptConfig,
+    PretrainConfig,
+    SplitTensors,
+    _lr_lambda,
+    adapt,
+    load_checkpoint,
+    predict,
+    pretrain,
+    save_checkpoint,
+)
+
+
+def _toy(n, seed=0, shift=0.0):
+    """A learnable toy task: H is low-rank, H_in is H with one half of it erased."""
+    rng = np.random.default_rng(seed)
+    u = rng.standard_normal((n, 2, 32, 1)).astype(np.float32)
+    v = np.linspace(-1, 1, 32, dtype=np.float32)[None, None, None, :] + shift
+    y = u * v
+    x = y.copy()
+    x[:, :, :, 16:] = 0.0
+    return x, y
+
+
+def test_schedule_warms_up_then_decays_to_the_floor():
+    f = _lr_lambda(PretrainConfig(epochs=10), total=100)
+    assert f(0) == pytest.approx(1 / 5)  # 5 % warm-up = 5 steps
+    assert f(4) == pytest.approx(1.0)
+    assert f(50) < 1.0
+    assert f(99) == pytest.approx(1e-2, rel=0.05)  # 1e-5 / 1e-3
+
+
+def test_pretrain_learns_and_keeps_the_best_state():
+    torch.manual_seed(0)
+    m = build_model("tiny")
+    train, val = _toy(512), _toy(64, seed=1)
+    before = float(((predict(m, val[0]) - torch.from_numpy(val[1])) ** 2).mean())
+    res = pretrain(m, train, val, PretrainConfig(epochs=8, batch_size=64), progress=False)
+    after = float(((predict(m, val[0]) - torch.from_numpy(val[1])) ** 2).mean())
+    assert after < 0.5 * before
+    assert len(res.val_nmse_db) == 8 and res.best_nmse_db == min(res.val_nmse_db)
+
+
+def test_pretrain_refuses_nan_empty_and_mismatched_data():
+    m = build_model("tiny")
+    x, y = _toy(8)
+    bad = y.copy()
+    bad[0, 0, 0, 0] = np.nan
+    cfg = PretrainConfig(epochs=1)
+    with pytest.raises(DataError, match="labels hold NaN"):
+        pretrain(m, (x, bad), (x, y), cfg, progress=False)
+    with pytest.raises(DataError, match="empty"):
+        pretrain(m, (x[:0], y[:0]), (x, y), cfg, progress=False)
+    with pytest.raises(ShapeError):
+        pretrain(m, (x, y[:4]), (x, y), cfg, progress=False)
+
+
+def test_adapt_improves_lasco_and_early_stops():
+    torch.manual_seed(0)
+    lam, ref = build_model("tiny"), build_model("tiny")
+    pretrain(lam, _toy(256), _toy(32, 1), PretrainConfig(epochs=3, batch_size=64), progress=False)
+    pretrain(ref, _toy(256), _toy(32, 1), PretrainConfig(epochs=3, batch_size=64), progress=False)
+    # The target environment is shifted: adaptation has something to learn.
+    tr = SplitTensors.build(*_toy(256, 2, shift=0.5), lam, ref)
+    va = SplitTensors.build(*_toy(64, 3, shift=0.5), lam, ref)
+    method = build_method("lasco", lam, ref)
+    res = adapt(method, tr, va, AdaptConfig(max_epochs=40, patience=3), progress=False)
+    assert res.best_nmse_db < res.val_nmse_db[0] - 1.0  # at least 1 dB better than the LAM
+    assert res.epochs <= 40
+    if res.epochs < 40:  # stopped early: the last `patience` epochs brought no gain
+        assert min(res.val_nmse_db[-3:]) >= res.best_nmse_db
+
+
+def test_adapt_subset_refuses_zero_samples():
+    lam = build_model("tiny")
+    tr = SplitTensors.build(*_toy(4), lam, lam)
+    assert len(tr.subset(2)) == 2
+    with pytest.raises(DataError, match="at least 1"):
+        tr.subset(0)
+
+
+def test_checkpoint_roundtrip_with_weights_only(tmp_path):
+    m = build_model("tiny")
+    path = tmp_path / "ckpt" / "tiny.pt"
+    save_checkpoint(path, m, "lam", {"projection_id": "gauss-0-512", "epochs": 3})
+    back, kind, meta = load_checkpoint(path)
+    assert kind == "lam" and meta["epochs"] == 3
+    x = torch.randn(2, 2, 32, 32)
+    assert torch.equal(predict(m, x), predict(back, x))
+    assert [p.name for p in path.parent.iterdir()] == ["tiny.pt"]  # no temporary left
+
+
+def test_checkpoint_errors(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load_checkpoint(tmp_path / "none.pt")
+    torch.save({"format": "other"}, tmp_path / "other.pt")
+    with pytest.raises(DataError, match="not a lasco-checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")

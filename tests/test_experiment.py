@@ -1,0 +1,109 @@
+"""The experiment end to end: JSON layout on a user catalogue, and the smoke preset's claim."""
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from lasco.channels import Catalogue, CatalogueEntry, EnvSpec
+from lasco.cli import main
+from lasco.experiment import EXPERIMENT_PRESETS, format_table, run_experiment, write_outputs
+from lasco.train import AdaptConfig
+
+METHOD_KEYS = {
+    "lam_only",
+    "lasco",
+    "e_lasco",
+    "baseline_a",
+    "sam_finetune",
+    "lam_finetune",
+    "lora",
+    "no_reference",
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_result(tmp_path_factory):
+    cat = Catalogue(
+        "mixed",
+        [
+            CatalogueEntry(EnvSpec("u1", "UMi", (60.0, 10.0), los=True, seed=1), "source"),
+            CatalogueEntry(EnvSpec("c1", "CDL-C", seed=2), "source"),
+            CatalogueEntry(EnvSpec("inh", "InH", (10.0, 5.0), los=False, seed=3), "target"),
+            CatalogueEntry(EnvSpec("uma", "UMa", (150.0, -20.0), los=None, seed=4), "target"),
+        ],
+    )
+    preset = replace(
+        EXPERIMENT_PRESETS["smoke"],
+        name="tiny",
+        lam="tiny",
+        sam="tiny",
+        samples_per_source=40,
+        samples_per_target=40,
+        pretrain_epochs=2,
+        sam_pretrain_epochs=2,
+        adapt=AdaptConfig(max_epochs=2, patience=2),
+    )
+    from lasco.channels import ChannelCache
+
+    cache = ChannelCache(tmp_path_factory.mktemp("cache"))
+    return run_experiment(preset, catalogue=cat, cache=cache, progress=False, log=lambda *_: None)
+
+
+def test_result_layout_follows_the_issue(tiny_result):
+    r = tiny_result
+    assert r["preset"] == "tiny" and r["target_regions"] == ["inh", "uma"]
+    assert r["source_regions"] == ["u1", "c1"] and r["lam_params"] > 0
+    assert set(r["methods"]) >= METHOD_KEYS
+    for key, rec in r["methods"].items():
+        assert set(rec["nmse_db"]) == {"inh", "uma"}, key
+        assert set(rec["gcs"]) == {"inh", "uma"}, key
+        for field in ("mean_nmse_db", "trainable_params", "train_seconds", "epochs"):
+            assert field in rec, (key, field)
+    assert set(r["methods"]["e_lasco"]["alpha"]) == {"inh", "uma"}
+    assert r["methods"]["lam_only"]["trainable_params"] == 0
+    json.dumps(r)  # serialisable
+
+
+def test_mean_is_the_mean_of_the_regions(tiny_result):
+    rec = tiny_result["methods"]["lasco"]
+    assert rec["mean_nmse_db"] == pytest.approx(sum(rec["nmse_db"].values()) / 2, abs=1e-3)
+
+
+def test_table_and_outputs(tiny_result, tmp_path):
+    table = format_table(tiny_result)
+    assert "e_lasco" in table and "E-LASCO alpha" in table
+    paths = write_outputs(tiny_result, tmp_path / "out" / "r.json")
+    assert json.loads(paths[0].read_text())["preset"] == "tiny"
+    assert paths[1].suffix == ".png" and paths[1].stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_smoke_preset_lasco_beats_the_lam_with_few_trainable_parameters(tmp_path, capsys):
+    """The issue's bar: in the smoke experiment LASCO and E-LASCO have a lower mean
+    NMSE than the LAM alone on the targets, with at most 5 % of the LAM's parameters
+    trainable; one LOS and one NLOS target; every method reported."""
+    out = tmp_path / "smoke.json"
+    assert (
+        main(
+            [
+                "experiment",
+                "--preset",
+                "smoke",
+                "--json",
+                str(out),
+                "--cache",
+                str(tmp_path / "cache"),
+            ]
+        )
+        == 0
+    )
+    r = json.loads(out.read_text())
+    assert set(r["methods"]) >= METHOD_KEYS
+    lam = r["methods"]["lam_only"]["mean_nmse_db"]
+    for key in ("lasco", "e_lasco"):
+        rec = r["methods"][key]
+        assert rec["mean_nmse_db"] < lam, (key, rec["mean_nmse_db"], lam)
+        assert rec["trainable_params"] <= 0.05 * r["lam_params"]
+    assert out.with_suffix(".png").is_file()
+    assert "lam_only" in capsys.readouterr().out
