@@ -65,7 +65,7 @@ EXPERIMENT_PRESETS: dict[str, ExperimentPreset] = {
         samples_per_target=800,
         pretrain_epochs=25,
         sam_pretrain_epochs=25,
-        adapt=AdaptConfig(max_epochs=30, patience=8),
+        adapt=AdaptConfig(max_epochs=50, patience=10, batch_size=32),
     ),
 }
 
