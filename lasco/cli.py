@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from lasco.channels import (
     Catalogue,
@@ -65,7 +66,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
     from lasco import metrics
     from lasco.models import build_model, count_params
-    from lasco.train import PretrainConfig, predict, pretrain, save_checkpoint
+    from lasco.train import PretrainConfig, default_device, predict, pretrain, save_checkpoint
 
     cat = _catalogue(args)
     regions = parse_region_list(args.regions) if args.regions else cat.ids("source")
@@ -74,14 +75,6 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     pool = {p: np.concatenate([getattr(s, p) for s in splits]) for p in ("train", "val", "test")}
     model = build_model(args.preset)
     cfg = PretrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
-    fit = pretrain(
-        model,
-        (proj.roundtrip(pool["train"]), pool["train"]),
-        (proj.roundtrip(pool["val"]), pool["val"]),
-        cfg,
-        desc=f"pretrain {args.preset}",
-    )
-    test_db = metrics.nmse_db(predict(model, proj.roundtrip(pool["test"])).numpy(), pool["test"])
     meta = {
         "preset": args.preset,
         "params": count_params(model),
@@ -92,16 +85,64 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         "samples_per_region": args.samples,
         "epochs": args.epochs,
         "seed": args.seed,
-        "val_curve": fit.val_nmse_db,
-        "source_test_nmse_db": test_db,
-        "train_seconds": fit.seconds,
+        "batch_size": args.batch_size,
+        "commit": _git_commit(),
     }
+
+    def save_best(epoch: int, val_db: float) -> None:
+        save_checkpoint(
+            args.out,
+            model,
+            args.kind,
+            dict(meta, best_epoch=epoch, val_nmse_db=val_db, complete=False),
+        )
+
+    fit = pretrain(
+        model,
+        (proj.roundtrip(pool["train"]), pool["train"]),
+        (proj.roundtrip(pool["val"]), pool["val"]),
+        cfg,
+        desc=f"pretrain {args.preset}",
+        on_best=save_best,
+    )
+    test_db = metrics.nmse_db(predict(model, proj.roundtrip(pool["test"])).numpy(), pool["test"])
+    meta.update(
+        best_epoch=fit.best_epoch,
+        val_curve=fit.val_nmse_db,
+        source_test_nmse_db=test_db,
+        train_seconds=fit.seconds,
+        device=str(default_device()),
+        complete=True,
+    )
     save_checkpoint(args.out, model, args.kind, meta)
     print(
         f"{args.preset}: {count_params(model):,} parameters, source test NMSE {test_db:.2f} dB, "
         f"{fit.seconds:.0f} s -> {args.out}"
     )
     return 0
+
+
+def _git_commit() -> str:
+    """The commit of the working tree (``+dirty`` when it has changes), or ``unknown``."""
+    import subprocess
+
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+        ).stdout
+        return head + ("+dirty" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def _target_tensors(args, lam, ref, proj):

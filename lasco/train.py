@@ -135,8 +135,13 @@ def pretrain(
     *,
     desc: str = "pretrain",
     progress: bool = True,
+    on_best: Callable[[int, float], None] | None = None,
 ) -> FitResult:
-    """Train ``model`` on (H_in, H) pairs in place; keeps the best validation state."""
+    """Train ``model`` on (H_in, H) pairs in place; keeps the best validation state.
+
+    ``on_best(epoch, val_nmse_db)`` runs whenever an epoch sets a new best, with the
+    model holding that state (the CLI saves a checkpoint there, so a run that is
+    stopped early still leaves its best model behind)."""
     _check_xy(*train, desc + " train")
     _check_xy(*val, desc + " val")
     torch.manual_seed(cfg.seed)
@@ -167,6 +172,8 @@ def pretrain(
         res.val_nmse_db.append(v)
         if v <= res.best_nmse_db:
             res.best_epoch, best = epoch + 1, copy.deepcopy(model.state_dict())
+            if on_best is not None:
+                on_best(epoch + 1, v)
         bar.set_postfix(val_nmse_db=f"{v:.2f}")
     model.load_state_dict(best)
     model.eval()

@@ -6,7 +6,7 @@ drawn with TR 38.901 spatial consistency (section 7.6.3): all UEs of a snapshot
 in one topology, ``enable_spatial_consistency=True`` and one
 ``spatial_consistency_track_ids`` value, so nearby UEs share cluster signs and
 ray couplings and their small-scale parameters are correlated fields over
-position. A snapshot holds at most ``snapshot_ues`` UEs (default 1,000): the
+position. A snapshot holds at most ``spec.snapshot_ues`` UEs (default 1,000): the
 correlation matrices grow as N^2 and their Cholesky as N^3, so a 10,000-UE
 snapshot takes 11 GB and runs at 140 samples/s against about 600 samples/s at
 1,000 here. A region with more samples than that is drawn in several snapshots,
@@ -127,7 +127,7 @@ def generate_region(
     spec: EnvSpec,
     n: int,
     *,
-    snapshot_ues: int = 1000,
+    snapshot_ues: int | None = None,
     progress: ProgressFn | None = None,
     spatial_consistency: bool = True,
 ) -> np.ndarray:
@@ -141,6 +141,7 @@ def generate_region(
 
     if n < 1:
         raise DataError(f"region {spec.env_id!r}: number of samples must be >= 1, got {n}")
+    snapshot_ues = snapshot_ues or spec.snapshot_ues
     freqs = subcarrier_frequencies(spec.n_sc, spec.bandwidth_hz / spec.n_sc)
     model = None if spec.is_cdl else _system_level_model(spec, spatial_consistency)
     out = np.empty((n, spec.n_ant, spec.n_sc), dtype=np.complex64)

@@ -7,7 +7,9 @@ the 200 m cell; a draw is kept only when its disc lies at least ``gap`` metres
 from every region kept before. Regions are numbered 1..110 in the order kept.
 Odd-numbered regions are NLOS and even-numbered regions LOS (REFERENCE section 1);
 regions 1-100 are sources for pre-training, 101-110 adaptation targets. Each
-region's seed is ``seed * 1000 + number``.
+region's seed is ``seed * 1000 + number``. Target regions are drawn in snapshots of
+up to 5,000 UEs, so a target of up to 5,000 samples is one spatially consistent
+environment (sources keep the 1,000-UE default; 100 of them make the pool).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ def paper_catalogue(seed: int = 2025, n_regions: int = 110, n_sources: int = 100
             radius=5.0,
             los=(i % 2 == 0),
             seed=seed * 1000 + i,
+            snapshot_ues=1000 if i <= n_sources else 5000,
         )
         entries.append(CatalogueEntry(spec, "source" if i <= n_sources else "target"))
     return Catalogue(name="paper", entries=entries)

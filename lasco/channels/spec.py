@@ -57,6 +57,8 @@ class EnvSpec:
         bandwidth_hz: bandwidth spanned by the CSI subcarriers [Hz] (paper: 70 MHz).
         n_ant: BS antennas (ULA, half-wavelength spacing); n_sc: CSI subcarriers.
         delay_spread_s: RMS delay spread [s] of CDL profiles (ignored otherwise).
+        snapshot_ues: UEs drawn together in one spatially consistent topology snapshot;
+            a region with more samples is drawn in several snapshots (see generate.py).
     """
 
     env_id: str
@@ -72,6 +74,7 @@ class EnvSpec:
     n_ant: int = 32
     n_sc: int = 32
     delay_spread_s: float = 100e-9
+    snapshot_ues: int = 1000
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS + CDL_PROFILES:
@@ -81,6 +84,8 @@ class EnvSpec:
             )
         if not self.radius > 0:
             raise CatalogueError(f"region {self.env_id!r}: radius must be > 0, got {self.radius}")
+        if self.snapshot_ues < 1:
+            raise CatalogueError(f"region {self.env_id!r}: snapshot_ues must be >= 1")
         if len(self.centre) != 2:
             raise CatalogueError(f"region {self.env_id!r}: centre must be [x, y]")
         object.__setattr__(self, "centre", (float(self.centre[0]), float(self.centre[1])))
