@@ -24,7 +24,7 @@ from lasco.channels import (
     to_real,
 )
 from lasco.codec import Projection, parse_ratio
-from lasco.errors import LascoError
+from lasco.errors import ConfigError, LascoError
 
 __all__ = ["main"]
 
@@ -230,6 +230,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     from lasco.errors import ConfigError
     from lasco.experiment import EXPERIMENT_PRESETS, format_table, run_experiment, write_outputs
 
+    if args.preset == "study":
+        return _run_study(args)
     if args.preset not in EXPERIMENT_PRESETS:
         raise ConfigError(
             f"unknown experiment preset {args.preset!r}; "
@@ -264,6 +266,69 @@ _OVERRIDES = (
     "sam_pretrain_epochs",
     "adapt_max_epochs",
 )
+
+
+def _run_study(args: argparse.Namespace) -> int:
+    from lasco.export import DEFAULT_STORE, load_artifact
+    from lasco.study import StudyConfig, run_study
+    from lasco.study_report import write_study
+
+    lam, lam_manifest = load_artifact(args.lam_artifact or DEFAULT_STORE / "lam")
+    ref, ref_manifest = load_artifact(args.ref_artifact or DEFAULT_STORE / "sam_ref")
+    if lam_manifest["projection_id"] != ref_manifest["projection_id"]:
+        raise ConfigError("LAM and reference SAM artifacts use different projections")
+    out = Path(args.json or "reports/adaptation.json")
+    report = run_study(
+        StudyConfig(),
+        lam,
+        ref,
+        Projection.from_id(lam_manifest["projection_id"]),
+        out.with_suffix(".state.json"),
+        resume=args.resume,
+        cache=_cache(args),
+    )
+    meta = {
+        "lam_preset": lam_manifest["model"]["name"],
+        "sam_preset": ref_manifest["model"]["name"],
+        "projection_id": lam_manifest["projection_id"],
+        "commit": _git_commit(),
+        "lam_training": lam_manifest["training"],
+        "sam_training": ref_manifest["training"],
+    }
+    for p in write_study(report, out, meta):
+        print(f"wrote {p}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from lasco.export import sha256_file, write_artifact
+    from lasco.train import load_checkpoint
+
+    model, kind, meta = load_checkpoint(args.checkpoint)
+    if not meta.get("complete", True):
+        raise ConfigError(f"{args.checkpoint} is from an unfinished pre-training run")
+    lam_sha = None
+    if kind != "lam":
+        if not args.lam_artifact:
+            raise ConfigError(f"a {kind} artifact needs --lam-artifact (the LAM it goes with)")
+        lam_sha = sha256_file(Path(args.lam_artifact) / "model.onnx")
+    training = {k: v for k, v in meta.items() if k not in ("val_curve", "projection_id")}
+    metrics = {"source_test_nmse_db": meta.get("source_test_nmse_db")}
+    manifest = write_artifact(
+        model,
+        args.out,
+        kind=kind,
+        name=args.name or meta.get("preset"),
+        projection_id=meta["projection_id"],
+        training=training,
+        metrics=metrics,
+        lam_sha256=lam_sha,
+    )
+    print(
+        f"{manifest['name']} ({kind}, {manifest['params']:,} parameters) -> {args.out}; "
+        f"ONNX parity {manifest['onnx_parity_max_abs']:.1e}"
+    )
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -315,11 +380,22 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--patience", type=int, default=20)
             sp.add_argument("--out", help="write the adapted method's state here")
 
+    ex = sub.add_parser("export", help="write a checkpoint as an artifact folder (ONNX + torch)")
+    ex.add_argument("--checkpoint", required=True)
+    ex.add_argument("--out", required=True, help="artifact folder to write")
+    ex.add_argument("--name", help="artifact name (default: the model preset)")
+    ex.add_argument("--lam-artifact", help="for a SAM: the LAM artifact it was trained with")
+    ex.set_defaults(func=cmd_export)
+
     exp = sub.add_parser("experiment", help="the whole chain: pretrain, adapt every method")
     exp.add_argument("--preset", default="smoke")
     exp.add_argument("--catalogue", help="JSON catalogue with 'role': source|target per region")
     exp.add_argument("--cache", help="cache folder")
     exp.add_argument("--json", help="write the result JSON (and a PNG beside it)")
+    st = exp.add_argument_group("the study preset")
+    st.add_argument("--resume", action="store_true", help="skip cells a stopped study finished")
+    st.add_argument("--lam-artifact", help="LAM artifact folder (default: the shipped one)")
+    st.add_argument("--ref-artifact", help="reference SAM artifact folder (default: shipped)")
     ov = exp.add_argument_group("overrides of the preset")
     ov.add_argument("--lam", help="LAM model preset")
     ov.add_argument("--sam", help="SAM model preset")

@@ -24,7 +24,15 @@ from torch import nn
 
 from lasco.errors import ConfigError, ShapeError
 
-__all__ = ["PRESETS", "CsiRefiner", "ModelConfig", "build_model", "count_params", "get_preset"]
+__all__ = [
+    "PRESETS",
+    "CsiRefiner",
+    "ModelConfig",
+    "build_model",
+    "count_params",
+    "forward_flops",
+    "get_preset",
+]
 
 N_TOKENS = 32
 TOKEN_DIM = 64
@@ -149,3 +157,14 @@ def build_model(cfg: ModelConfig | str, *, residual: bool | None = None) -> CsiR
 
 def count_params(module: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def forward_flops(cfg: ModelConfig) -> int:
+    """Floating-point operations (multiply-add = 2) of one sample's forward pass.
+
+    Per token and block: q, k, v, o (4 d^2), the feed-forward (2 d d_ff), attention
+    scores and mixing (2 T d); plus the embed (64 d) and the head (d 64).
+    """
+    t, d = N_TOKENS, cfg.d_model
+    per_block = t * (2 * 4 * d * d + 2 * 2 * d * cfg.d_ff + 2 * 2 * t * d)
+    return cfg.n_layers * per_block + t * (2 * TOKEN_DIM * d * 2)

@@ -1,0 +1,156 @@
+"""ONNX export and model artifacts (torch side).
+
+An artifact is a folder with fixed file names, in the manner of PEFT's adapter
+folders: ``manifest.json`` (what the model is, how it was made, how well it did,
+and the sha256 of every file), ``model.onnx`` (for serving with ONNX Runtime:
+input ``h_in [batch, 2, 32, 32] float32``, output ``h_hat`` of the same shape, a
+dynamic batch axis) and ``model.pt`` (the torch checkpoint, for training). The
+model store (issue 4) signs and versions these folders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lasco.errors import DataError
+from lasco.models import CsiRefiner, count_params
+from lasco.train import load_checkpoint, save_checkpoint
+
+__all__ = [
+    "ARTIFACT_FILES",
+    "DEFAULT_STORE",
+    "export_onnx",
+    "load_artifact",
+    "onnx_parity",
+    "sha256_file",
+    "write_artifact",
+]
+
+ARTIFACT_FILES = ("manifest.json", "model.onnx", "model.pt")
+DEFAULT_STORE = Path(__file__).resolve().parents[1] / "model_store" / "default"
+"""The shipped artifacts: ``lam/`` and ``sam_ref/`` (see model_store/default/README.md)."""
+INPUT, OUTPUT = "h_in", "h_hat"
+OPSET = 17
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def export_onnx(model: CsiRefiner, path: str | Path) -> Path:
+    """Export ``model`` to ONNX (opset 17) with a dynamic batch axis."""
+    path = Path(path)
+    model = model.eval().cpu()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on the shape check
+        torch.onnx.export(
+            model,
+            (torch.zeros(2, 2, 32, 32),),
+            str(path),
+            input_names=[INPUT],
+            output_names=[OUTPUT],
+            dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    return path
+
+
+def onnx_parity(model: CsiRefiner, onnx_path: str | Path, x: np.ndarray) -> float:
+    """Max abs difference between torch and ONNX Runtime on ``x [N, 2, 32, 32]``."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = sess.run([OUTPUT], {INPUT: x.astype(np.float32)})[0]
+    with torch.no_grad():
+        want = model.eval()(torch.from_numpy(x.astype(np.float32))).numpy()
+    return float(np.abs(got - want).max())
+
+
+def write_artifact(
+    model: CsiRefiner,
+    folder: str | Path,
+    *,
+    kind: str,
+    name: str,
+    projection_id: str,
+    training: dict[str, Any],
+    metrics: dict[str, float],
+    lam_sha256: str | None = None,
+    parity_inputs: np.ndarray | None = None,
+    version: int = 1,
+) -> dict[str, Any]:
+    """Write an artifact folder atomically (temp folder, then rename); returns the manifest.
+
+    Refuses (DataError) when the ONNX export disagrees with torch by more than 1e-4.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        onnx_path = export_onnx(model, tmp / "model.onnx")
+        x = (
+            parity_inputs
+            if parity_inputs is not None
+            else np.random.default_rng(0).standard_normal((16, 2, 32, 32)).astype(np.float32)
+        )
+        err = onnx_parity(model, onnx_path, x)
+        if err > 1e-4:
+            raise DataError(f"ONNX export of {name!r} differs from torch by {err:.2e} (> 1e-4)")
+        save_checkpoint(tmp / "model.pt", model, kind, dict(training, projection_id=projection_id))
+        manifest = {
+            "kind": kind,
+            "name": name,
+            "version": version,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "projection_id": projection_id,
+            "model": model.cfg.to_dict(),
+            "params": count_params(model),
+            "inputs": [{"name": INPUT, "shape": ["batch", 2, 32, 32], "dtype": "float32"}],
+            "outputs": [{"name": OUTPUT, "shape": ["batch", 2, 32, 32], "dtype": "float32"}],
+            "lam_sha256": lam_sha256,
+            "training": training,
+            "metrics": metrics,
+            "onnx_parity_max_abs": err,
+            "files": {f: sha256_file(tmp / f) for f in ("model.onnx", "model.pt")},
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def load_artifact(folder: str | Path) -> tuple[CsiRefiner, dict[str, Any]]:
+    """The torch model and manifest of an artifact folder, after checking file hashes."""
+    folder = Path(folder)
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise DataError(f"{folder} is not a model artifact (no manifest.json)")
+    manifest = json.loads(manifest_path.read_text())
+    for fname, digest in manifest.get("files", {}).items():
+        if not (folder / fname).is_file() or sha256_file(folder / fname) != digest:
+            raise DataError(f"artifact {folder}: {fname} is missing or its sha256 does not match")
+    model, _, _ = load_checkpoint(folder / "model.pt")
+    return model, manifest

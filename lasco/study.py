@@ -1,0 +1,307 @@
+"""The adaptation study: every method, several target-data sizes, resumable.
+
+On the target regions with a pre-trained LAM and reference SAM (the shipped ones
+by default), it adapts every method of lasco.collab from ``n`` target samples for
+each n of the study, and records test NMSE (dB) and GCS, validation NMSE after
+every epoch, epochs and seconds to reach 95 % of the final gain, trainable
+parameters and training FLOPs. It also sweeps a fixed alpha for LASCO (the E-LASCO
+form with alpha frozen) at one n.
+
+Each finished cell (method, n, region) is written at once to a state file beside
+the report; ``resume=True`` skips finished cells, so a study that takes hours on a
+CPU survives being stopped. A state written under another configuration is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lasco import metrics
+from lasco.channels import ChannelCache, load_region, paper_catalogue, split_region, to_real
+from lasco.channels.store import atomic_write_bytes
+from lasco.codec import Projection
+from lasco.collab import METHODS, BaselineA, Collab, ELasco, SamFinetune, build_method
+from lasco.errors import ConfigError
+from lasco.models import CsiRefiner, count_params, forward_flops
+from lasco.train import AdaptConfig, FitResult, SplitTensors, adapt
+
+__all__ = ["StudyConfig", "epochs_to_fraction", "run_study", "training_flops"]
+
+ALL = "all"
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """The study's settings; their hash guards ``resume``."""
+
+    targets: tuple[str, ...] = tuple(str(i) for i in range(101, 111))
+    samples_per_target: int = 5000
+    ns: tuple[int | str, ...] = (1000, ALL, 100, 300, 3000)  # headline sizes first
+    methods: tuple[str, ...] = tuple(METHODS)
+    adapt: AdaptConfig = field(default_factory=AdaptConfig)
+    alpha_grid: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+    alpha_n: int = 1000
+    k_envs: int = 10
+
+    def hash(self, lam: CsiRefiner, ref: CsiRefiner) -> str:
+        weights = hashlib.sha256()
+        for model in (lam, ref):
+            for v in model.state_dict().values():
+                weights.update(v.numpy().tobytes())
+        blob = json.dumps([asdict(self), weights.hexdigest()], sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def epochs_to_fraction(curve: list[float], fraction: float = 0.95) -> int:
+    """First epoch whose validation gain over epoch 0 reaches ``fraction`` of the best gain.
+
+    ``curve[0]`` is the validation NMSE (dB) before training. 0 when nothing was gained.
+    """
+    gains = curve[0] - np.asarray(curve)
+    best = gains.max()
+    if best <= 0:
+        return 0
+    return int(np.argmax(gains >= fraction * best))
+
+
+def training_flops(
+    method: Collab, lam: CsiRefiner, ref: CsiRefiner, n: int, fit: FitResult, n_val: int
+) -> int:
+    """Training FLOPs of one adaptation: 3x forward per trained sample-epoch (forward +
+    backward) for the networks gradients pass through, plus the forward passes for
+    validation and, for the plug-in methods, the one-off LAM and reference outputs."""
+    f_lam, f_ref = forward_flops(lam.cfg), forward_flops(ref.cfg)
+    if isinstance(method, BaselineA):
+        fwd, once = f_lam + f_ref, 0
+    elif method.needs_lam:  # LAM fine-tuning, LoRA (adapter FLOPs are negligible)
+        fwd, once = f_lam, 0
+    elif isinstance(method, SamFinetune):
+        fwd, once = f_ref, 0
+    else:  # plug-ins: the proxy trains; LAM and reference outputs computed once
+        fwd, once = f_ref, (f_lam + f_ref) * (n + n_val)
+    per_sample, val = 3 * fwd, fwd
+    return int(per_sample * n * fit.epochs + val * n_val * (fit.epochs + 1) + once)
+
+
+def _cell_key(method: str, n: int | str, region: str) -> str:
+    return f"{method}|{n}|{region}"
+
+
+class _State:
+    """The finished cells, saved atomically after each one."""
+
+    def __init__(self, path: Path, config_hash: str, resume: bool) -> None:
+        self.path, self.cells = path, {}
+        if resume and path.is_file():
+            saved = json.loads(path.read_text())
+            if saved.get("config_hash") != config_hash:
+                raise ConfigError(
+                    f"{path} was written by another study configuration or other models "
+                    f"({saved.get('config_hash')} != {config_hash}); remove it or drop --resume"
+                )
+            self.cells = saved["cells"]
+        self.config_hash = config_hash
+
+    def save(self) -> None:
+        blob = json.dumps({"config_hash": self.config_hash, "cells": self.cells}).encode()
+        atomic_write_bytes(self.path, lambda f: f.write(blob))
+
+
+def _evaluate(method: Collab, data: SplitTensors) -> tuple[float, float]:
+    method.eval()
+    dev = next(iter(method.parameters()), torch.empty(0)).device
+    with torch.no_grad():
+        out = [
+            method(
+                data.x[i : i + 512].to(dev),
+                data.base[i : i + 512].to(dev),
+                data.ref[i : i + 512].to(dev),
+            ).cpu()
+            for i in range(0, len(data), 512)
+        ]
+    h_hat, y = torch.cat(out).numpy(), data.y.numpy()
+    return metrics.nmse_db(h_hat, y), metrics.gcs(h_hat, y)
+
+
+def _run_cell(
+    method: Collab,
+    lam,
+    ref,
+    tr: SplitTensors,
+    va: SplitTensors,
+    te: SplitTensors,
+    cfg: AdaptConfig,
+    trains: bool,
+    desc: str,
+    progress: bool,
+) -> dict[str, Any]:
+    cell: dict[str, Any] = {}
+    if trains:
+        fit = adapt(method, tr, va, cfg, desc=desc, progress=progress)
+        e95 = epochs_to_fraction(fit.val_nmse_db)
+        cell.update(
+            train_seconds=round(fit.seconds, 3),
+            epochs=fit.epochs,
+            best_epoch=fit.best_epoch,
+            epochs_to_95=e95,
+            seconds_to_95=round(fit.seconds * e95 / max(1, fit.epochs), 3),
+            val_curve=[round(v, 4) for v in fit.val_nmse_db],
+            train_flops=training_flops(method, lam, ref, len(tr), fit, len(va)),
+        )
+    nmse_db, gcs = _evaluate(method, te)
+    cell.update(
+        nmse_db=round(nmse_db, 4),
+        gcs=round(gcs, 5),
+        trainable_params=method.trainable_params() if trains else 0,
+    )
+    if isinstance(method, ELasco):
+        cell["alpha"] = round(float(method.alpha.detach()), 4)
+    return cell
+
+
+def run_study(
+    cfg: StudyConfig,
+    lam: CsiRefiner,
+    ref: CsiRefiner,
+    projection: Projection,
+    state_path: str | Path,
+    *,
+    resume: bool = False,
+    cache: ChannelCache | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run (or finish) the study; returns the report (see ``summarise``)."""
+    unknown = [m for m in cfg.methods if m not in METHODS]
+    if unknown:
+        raise ConfigError(f"unknown methods {unknown}")
+    cat = paper_catalogue()
+    state = _State(Path(state_path), cfg.hash(lam, ref), resume)
+    splits = {
+        r: split_region(
+            to_real(load_region(cat.get(r), cfg.samples_per_target, cache)), cat.get(r).seed
+        )
+        for r in cfg.targets
+    }
+    n_all = min(len(s.train) for s in splits.values())
+    plan = [(m, n, r) for n in cfg.ns for r in cfg.targets for m in cfg.methods]
+    plan += [(f"alpha={a}", cfg.alpha_n, r) for a in cfg.alpha_grid for r in cfg.targets]
+    todo = [c for c in plan if _cell_key(*c) not in state.cells]
+    log(f"study: {len(plan)} cells, {len(plan) - len(todo)} done, {len(todo)} to run")
+    tensors: dict[str, tuple[SplitTensors, SplitTensors, SplitTensors]] = {}
+    t0 = time.perf_counter()
+    for i, (key, n, region) in enumerate(todo, 1):
+        if region not in tensors:
+            sp = splits[region]
+            tensors[region] = tuple(
+                SplitTensors.build(projection.roundtrip(h), h, lam, ref)
+                for h in (sp.train, sp.val, sp.test)
+            )
+        tr, va, te = tensors[region]
+        n_int = n_all if n == ALL else int(n)
+        if key.startswith("alpha="):
+            method: Collab = ELasco(lam, ref, alpha=float(key[6:]), learn_alpha=False)
+            trains = True
+        else:
+            method, trains = build_method(key, lam, ref), METHODS[key].trains
+        cell = _run_cell(
+            method,
+            lam,
+            ref,
+            tr.subset(n_int),
+            va,
+            te,
+            cfg.adapt,
+            trains,
+            f"{key} n={n} @ {region}",
+            progress,
+        )
+        cell["n"] = n_int
+        state.cells[_cell_key(key, n, region)] = cell
+        state.save()
+        eta = (time.perf_counter() - t0) / i * (len(todo) - i)
+        log(
+            f"[{i}/{len(todo)}] {key} n={n} region {region}: {cell['nmse_db']:.2f} dB "
+            f"({cell.get('train_seconds', 0):.0f} s; about {eta / 60:.0f} min left)"
+        )
+    return summarise(cfg, state.cells, lam, ref, n_all)
+
+
+def summarise(
+    cfg: StudyConfig, cells: dict[str, dict], lam: CsiRefiner, ref: CsiRefiner, n_all: int
+) -> dict[str, Any]:
+    """The report JSON from the finished cells (incomplete cells are simply absent)."""
+    lam_params, ref_params = count_params(lam), count_params(ref)
+    methods: dict[str, Any] = {}
+    for m in cfg.methods:
+        by_n: dict[str, Any] = {}
+        for n in cfg.ns:
+            recs = {
+                r: cells[_cell_key(m, n, r)] for r in cfg.targets if _cell_key(m, n, r) in cells
+            }
+            if not recs:
+                continue
+            entry = {
+                "n": n_all if n == ALL else n,
+                "nmse_db": {r: c["nmse_db"] for r, c in recs.items()},
+                "gcs": {r: c["gcs"] for r, c in recs.items()},
+                "mean_nmse_db": round(float(np.mean([c["nmse_db"] for c in recs.values()])), 4),
+                "mean_gcs": round(float(np.mean([c["gcs"] for c in recs.values()])), 5),
+                "regions_done": len(recs),
+            }
+            for k in ("train_seconds", "epochs_to_95", "seconds_to_95", "epochs", "train_flops"):
+                vals = [c[k] for c in recs.values() if k in c]
+                entry[k] = round(float(np.mean(vals)), 3) if vals else 0
+            if m == "e_lasco":
+                entry["alpha"] = {r: c["alpha"] for r, c in recs.items()}
+            entry["val_curve"] = {r: c["val_curve"] for r, c in recs.items() if "val_curve" in c}
+            by_n[str(n)] = entry
+        trainable = next(
+            (c["trainable_params"] for k, c in cells.items() if k.startswith(m + "|")), None
+        )
+        methods[m] = {"label": METHODS[m].label, "trainable_params": trainable, "by_n": by_n}
+    sweep = {}
+    for a in cfg.alpha_grid:
+        vals = [
+            cells[_cell_key(f"alpha={a}", cfg.alpha_n, r)]["nmse_db"]
+            for r in cfg.targets
+            if _cell_key(f"alpha={a}", cfg.alpha_n, r) in cells
+        ]
+        if vals:
+            sweep[str(a)] = round(float(np.mean(vals)), 4)
+    e_lasco_alpha = {
+        r: cells[k]["alpha"]
+        for r in cfg.targets
+        if (k := _cell_key("e_lasco", cfg.alpha_n, r)) in cells
+    }
+    k = cfg.k_envs
+    return {
+        "lam_params": lam_params,
+        "sam_params": ref_params,
+        "target_regions": list(cfg.targets),
+        "n_all": n_all,
+        "config": json.loads(json.dumps(asdict(cfg), default=str)),
+        "methods": methods,
+        "alpha_sweep": sweep,
+        "alpha_sweep_n": cfg.alpha_n,
+        "e_lasco_alpha": e_lasco_alpha,
+        "serving_memory_bytes": {
+            "k_envs": k,
+            "lasco": 4 * (lam_params + ref_params * (k + 1) + k),
+            "fine_tuned_lam_copies": 4 * lam_params * k,
+            "note": "fp32 weights only: one LAM + reference + K proxies (and alphas) "
+            "against K fine-tuned LAM copies",
+        },
+        "cells_done": len(cells),
+        "cells_total": len(cfg.ns) * len(cfg.targets) * len(cfg.methods)
+        + len(cfg.alpha_grid) * len(cfg.targets),
+    }

@@ -1,0 +1,304 @@
+"""Writes the adaptation study: JSON, a readable Markdown report and PNG figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["goals", "write_study"]
+
+
+def _mean(report: dict, method: str, n: str) -> float | None:
+    entry = report["methods"].get(method, {}).get("by_n", {}).get(n)
+    return entry["mean_nmse_db"] if entry else None
+
+
+def goals(report: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
+    """The issue's goals as (goal, met, evidence); met is None while cells are missing."""
+    out: list[tuple[str, bool | None, str]] = []
+    m = report["methods"]
+    e1000 = _mean(report, "e_lasco", "1000")
+    others = {k: _mean(report, k, "1000") for k in m if k != "e_lasco"}
+    if e1000 is not None and all(v is not None for v in others.values()):
+        best_other = min(others, key=lambda k: others[k])
+        out.append(
+            (
+                "E-LASCO with 1,000 samples beats every other method with 1,000 samples",
+                e1000 < others[best_other],
+                f"E-LASCO {e1000:.2f} dB; best other {best_other} {others[best_other]:.2f} dB",
+            )
+        )
+    else:
+        out.append(("E-LASCO with 1,000 samples beats every other method", None, "incomplete"))
+    ft_all = _mean(report, "lam_finetune", "all")
+    if e1000 is not None and ft_all is not None:
+        out.append(
+            (
+                "E-LASCO (1,000) within 0.5 dB of the LAM fine-tuned on all samples",
+                e1000 <= ft_all + 0.5,
+                f"{e1000:.2f} dB against {ft_all:.2f} dB",
+            )
+        )
+    lasco_t = m.get("e_lasco", {}).get("by_n", {}).get("1000", {}).get("train_seconds")
+    ft_t = m.get("lam_finetune", {}).get("by_n", {}).get("1000", {}).get("train_seconds")
+    if lasco_t and ft_t:
+        out.append(
+            (
+                "adaptation at most 1/10 of full LAM fine-tuning in wall time",
+                lasco_t <= ft_t / 10,
+                f"{lasco_t:.1f} s against {ft_t:.1f} s (ratio {ft_t / lasco_t:.1f}x)",
+            )
+        )
+    tp = m.get("e_lasco", {}).get("trainable_params")
+    if tp:
+        share = tp / report["lam_params"]
+        out.append(
+            (
+                "at most 2 % of the LAM's parameters trainable",
+                share <= 0.02,
+                f"{tp:,} of {report['lam_params']:,} ({100 * share:.1f} %)",
+            )
+        )
+    for key in ("lasco", "e_lasco"):
+        per = m.get(key, {}).get("by_n", {}).get("1000", {}).get("nmse_db", {})
+        lam = m.get("lam_only", {}).get("by_n", {}).get("1000", {}).get("nmse_db", {})
+        shared = sorted(set(per) & set(lam), key=int)
+        if shared:
+            losses = [r for r in shared if per[r] >= lam[r]]
+            full = len(shared) == len(report["target_regions"])
+            out.append(
+                (
+                    f"{key} beats the LAM alone in every target region (n = 1,000)",
+                    (not losses) if full else (None if not losses else False),
+                    f"{len(shared) - len(losses)} of {len(shared)} regions"
+                    + (f"; not in {', '.join(losses)}" if losses else ""),
+                )
+            )
+    return out
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def _fmt(x: float | None, spec: str = ".2f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def markdown(report: dict[str, Any], meta: dict[str, Any]) -> str:
+    m, ns = report["methods"], [str(n) for n in report["config"]["ns"]]
+    lam_p = report["lam_params"]
+    parts = [
+        "# Adaptation study",
+        "",
+        f"Written by `lasco experiment --preset study`. LAM: `{meta.get('lam_preset')}` "
+        f"({lam_p:,} parameters), reference SAM `{meta.get('sam_preset')}` "
+        f"({report['sam_params']:,}); projection `{meta.get('projection_id')}`. Targets: "
+        f"regions {', '.join(report['target_regions'])} of the paper layout (odd NLOS, even LOS), "
+        f"{report['config']['samples_per_target']} channels each, split 8:1:1; 'all' is "
+        f"n = {report['n_all']}. Adaptation: lr {report['config']['adapt']['lr']} "
+        f"(LAM weights {report['config']['adapt']['lam_lr']}), at most "
+        f"{report['config']['adapt']['max_epochs']} epochs, early stop after "
+        f"{report['config']['adapt']['patience']} without validation gain. Mean NMSE is the "
+        f"mean over regions of each region's test NMSE in dB. Cells done: "
+        f"{report['cells_done']} of {report['cells_total']}.",
+        "",
+        "## Headline",
+        "",
+    ]
+    rows = []
+    for k, rec in m.items():
+        b1000 = rec["by_n"].get("1000", {})
+        tp = rec["trainable_params"]
+        rows.append(
+            [
+                k,
+                _fmt(_mean(report, k, "1000")),
+                _fmt(_mean(report, k, "all")),
+                "-" if tp is None else f"{tp:,}",
+                "-" if tp is None else f"{100 * tp / lam_p:.2f}",
+                _fmt(b1000.get("train_seconds"), ".1f"),
+                _fmt(b1000.get("epochs_to_95"), ".1f"),
+                _fmt((b1000.get("train_flops") or 0) / 1e12, ".3f"),
+            ]
+        )
+    parts.append(
+        _table(
+            [
+                "method",
+                "NMSE n=1000",
+                "NMSE all",
+                "trainable",
+                "% LAM",
+                "s/adapt (1000)",
+                "epochs to 95 %",
+                "train TFLOP (1000)",
+            ],
+            rows,
+        )
+    )
+    parts += ["", "## Goals", ""]
+    parts.append(
+        _table(
+            ["goal", "met", "evidence"],
+            [
+                [g, {True: "yes", False: "no", None: "pending"}[ok], ev]
+                for g, ok, ev in goals(report)
+            ],
+        )
+    )
+    parts += ["", "## Data efficiency (mean NMSE, dB)", ""]
+    parts.append(
+        _table(
+            ["method", *[f"n={n}" for n in ns]],
+            [[k, *[_fmt(_mean(report, k, n)) for n in ns]] for k in m],
+        )
+    )
+    regions = report["target_regions"]
+    parts += ["", "## Per region at n = 1,000 (NMSE, dB)", ""]
+    parts.append(
+        _table(
+            ["method", *regions],
+            [
+                [k, *[_fmt(rec["by_n"].get("1000", {}).get("nmse_db", {}).get(r)) for r in regions]]
+                for k, rec in m.items()
+            ],
+        )
+    )
+    parts += ["", f"## Alpha (n = {report['alpha_sweep_n']})", ""]
+    if report["alpha_sweep"]:
+        parts.append(
+            _table(
+                ["fixed alpha", *report["alpha_sweep"]],
+                [["mean NMSE (dB)", *[f"{v:.2f}" for v in report["alpha_sweep"].values()]]],
+            )
+        )
+    if report["e_lasco_alpha"]:
+        parts += [
+            "",
+            "E-LASCO's learned alpha per region: "
+            + ", ".join(f"{r}: {a:.2f}" for r, a in report["e_lasco_alpha"].items())
+            + f" (mean {np.mean(list(report['e_lasco_alpha'].values())):.2f}).",
+        ]
+    mem = report["serving_memory_bytes"]
+    parts += [
+        "",
+        "## Serving memory",
+        "",
+        f"K = {mem['k_envs']} environments: one LAM + reference + {mem['k_envs']} proxy SAMs "
+        f"take {mem['lasco'] / 2**20:.1f} MiB of fp32 weights; {mem['k_envs']} fine-tuned LAM "
+        f"copies take {mem['fine_tuned_lam_copies'] / 2**20:.1f} MiB "
+        f"({mem['fine_tuned_lam_copies'] / mem['lasco']:.1f}x).",
+        "",
+        "## Findings",
+        "",
+        *findings(report),
+        "",
+        "Figures: `nmse_vs_n.png`, `convergence.png`, `alpha.png`.",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def findings(report: dict[str, Any]) -> list[str]:
+    """One paragraph per finding, stated from the numbers (including where baselines win)."""
+    out = []
+    for n in ("1000", "all"):
+        means = {k: v for k in report["methods"] if (v := _mean(report, k, n)) is not None}
+        if len(means) < 2:
+            continue
+        order = sorted(means, key=means.get)
+        out.append(
+            f"- At n = {n}, the ranking by mean NMSE is "
+            + ", ".join(f"{k} ({means[k]:.2f} dB)" for k in order)
+            + ". "
+            + (
+                f"{order[0]} is best; E-LASCO is {means['e_lasco'] - means[order[0]]:.2f} dB "
+                f"behind it."
+                if order[0] != "e_lasco" and "e_lasco" in means
+                else "E-LASCO is best."
+                if order[0] == "e_lasco"
+                else ""
+            )
+        )
+    sweep = report["alpha_sweep"]
+    if sweep:
+        best = min(sweep, key=sweep.get)
+        out.append(
+            f"- The fixed-alpha sweep is best at alpha = {best} ({sweep[best]:.2f} dB); "
+            f"alpha = 1 (plain LASCO form) gives {sweep.get('1.0', float('nan')):.2f} dB."
+        )
+    for g, ok, ev in goals(report):
+        if ok is False:
+            out.append(f"- Goal not met: {g} ({ev}).")
+    return out
+
+
+def _plots(report: dict[str, Any], folder: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    m = report["methods"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for k, rec in m.items():
+        pts = sorted((e["n"], e["mean_nmse_db"]) for e in rec["by_n"].values())
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker="o", label=k)
+    ax.set(
+        xscale="log",
+        xlabel="target training samples n",
+        ylabel="mean test NMSE (dB)",
+        title="Data efficiency",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    paths.append(folder / "nmse_vs_n.png")
+    fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for k, rec in m.items():
+        curves = list(rec["by_n"].get("1000", {}).get("val_curve", {}).values())
+        if curves:
+            length = max(len(c) for c in curves)
+            padded = np.array([c + [c[-1]] * (length - len(c)) for c in curves])
+            ax.plot(padded.mean(0), label=k)
+    ax.set(
+        xlabel="epoch",
+        ylabel="validation NMSE (dB), mean over regions",
+        title="Convergence at n = 1,000",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    paths.append(folder / "convergence.png")
+    fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    alpha = report["e_lasco_alpha"]
+    a1.bar(list(alpha), list(alpha.values()), color=["C1" if int(r) % 2 else "C0" for r in alpha])
+    a1.set(title="E-LASCO learned alpha (odd NLOS, even LOS)", xlabel="region", ylabel="alpha")
+    sweep = report["alpha_sweep"]
+    a2.plot([float(a) for a in sweep], list(sweep.values()), marker="o")
+    a2.set(title="fixed-alpha sweep", xlabel="alpha", ylabel="mean test NMSE (dB)")
+    a2.grid(alpha=0.3)
+    paths.append(folder / "alpha.png")
+    fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def write_study(report: dict[str, Any], json_path: str | Path, meta: dict[str, Any]) -> list[Path]:
+    """Write ``report`` (plus ``meta``) as JSON, the Markdown report and the figures."""
+    json_path = Path(json_path)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(dict(report, meta=meta), indent=1) + "\n")
+    md = json_path.with_suffix(".md")
+    md.write_text(markdown(report, meta))
+    return [json_path, md, *_plots(report, json_path.parent)]

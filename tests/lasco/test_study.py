@@ -1,0 +1,153 @@
+import json
+
+import pytest
+import torch
+
+from lasco.channels import ChannelCache
+from lasco.codec import Projection
+from lasco.errors import ConfigError
+from lasco.models import build_model
+from lasco.study import StudyConfig, epochs_to_fraction, run_study
+from lasco.study_report import goals, write_study
+from lasco.train import AdaptConfig
+
+
+def test_epochs_to_95_percent_of_the_gain():
+    assert epochs_to_fraction([-2.0, -4.0, -5.0, -6.0, -6.1]) == 3  # gain 4.1; 95 % = 3.895
+    assert epochs_to_fraction([-2.0, -1.0, -1.5]) == 0  # nothing gained
+    assert epochs_to_fraction([-2.0, -3.0], fraction=1.0) == 1
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    torch.manual_seed(0)
+    cfg = StudyConfig(
+        targets=("101", "102"),
+        samples_per_target=40,
+        ns=(8, "all"),
+        methods=("lam_only", "lasco", "e_lasco", "lam_finetune"),
+        adapt=AdaptConfig(max_epochs=2, patience=2),
+        alpha_grid=(0.5, 1.0),
+        alpha_n=8,
+    )
+    folder = tmp_path_factory.mktemp("study")
+    lam, ref = build_model("tiny").eval(), build_model("tiny").eval()
+    cache = ChannelCache(folder / "cache")
+    logs: list[str] = []
+    report = run_study(
+        cfg,
+        lam,
+        ref,
+        Projection.from_ratio("1/4"),
+        folder / "s.state.json",
+        cache=cache,
+        progress=False,
+        log=logs.append,
+    )
+    return cfg, lam, ref, cache, folder, report, logs
+
+
+def test_report_layout(tiny):
+    report = tiny[5]
+    assert report["cells_done"] == report["cells_total"] == 2 * 2 * 4 + 2 * 2
+    assert report["target_regions"] == ["101", "102"] and report["lam_params"] > 0
+    rec = report["methods"]["e_lasco"]
+    assert rec["trainable_params"] > 0
+    for n in ("8", "all"):
+        entry = rec["by_n"][n]
+        assert set(entry["nmse_db"]) == {"101", "102"}
+        assert {"mean_nmse_db", "train_seconds", "epochs_to_95", "train_flops"} <= set(entry)
+    assert rec["by_n"]["all"]["n"] == 32  # 80 % of 40
+    assert set(report["alpha_sweep"]) == {"0.5", "1.0"}
+    assert set(report["e_lasco_alpha"]) == {"101", "102"}
+    mem = report["serving_memory_bytes"]
+    assert mem["fine_tuned_lam_copies"] == 4 * 10 * report["lam_params"]
+
+
+def test_training_flops_follow_the_cost_model(tiny):
+    from lasco.models import forward_flops
+
+    _, lam, ref, _, _, report, _ = tiny
+    f_lam, f_ref, n, n_val = forward_flops(lam.cfg), forward_flops(ref.cfg), 8, 4
+    ft = report["methods"]["lam_finetune"]["by_n"]["8"]
+    # Fine-tuning: forward + backward (3x forward) per sample-epoch, validation forwards.
+    epochs = ft["epochs"]
+    assert ft["train_flops"] == 3 * f_lam * n * epochs + f_lam * n_val * (epochs + 1)
+    lasco = report["methods"]["lasco"]["by_n"]["8"]
+    once = (f_lam + f_ref) * (n + n_val)  # LAM and reference outputs, computed once
+    e = lasco["epochs"]
+    assert lasco["train_flops"] == 3 * f_ref * n * e + f_ref * n_val * (e + 1) + once
+    assert report["methods"]["lam_only"]["by_n"]["8"]["train_flops"] == 0
+
+
+def test_resume_skips_finished_cells_and_refuses_another_config(tiny):
+    cfg, lam, ref, cache, folder, report, _ = tiny
+    logs: list[str] = []
+    again = run_study(
+        cfg,
+        lam,
+        ref,
+        Projection.from_ratio("1/4"),
+        folder / "s.state.json",
+        resume=True,
+        cache=cache,
+        progress=False,
+        log=logs.append,
+    )
+    assert "0 to run" in logs[0]
+    assert again["methods"]["lasco"]["by_n"]["8"] == report["methods"]["lasco"]["by_n"]["8"]
+    other = StudyConfig(**{**cfg.__dict__, "alpha_grid": (2.0,)})
+    with pytest.raises(ConfigError, match="another study configuration"):
+        run_study(
+            other,
+            lam,
+            ref,
+            Projection.from_ratio("1/4"),
+            folder / "s.state.json",
+            resume=True,
+            cache=cache,
+            progress=False,
+            log=logs.append,
+        )
+
+
+def test_writes_json_markdown_and_figures(tiny, tmp_path):
+    report = tiny[5]
+    paths = write_study(report, tmp_path / "adaptation.json", {"lam_preset": "tiny"})
+    names = sorted(p.name for p in paths)
+    assert names == [
+        "adaptation.json",
+        "adaptation.md",
+        "alpha.png",
+        "convergence.png",
+        "nmse_vs_n.png",
+    ]
+    md = (tmp_path / "adaptation.md").read_text()
+    assert "## Goals" in md and "| e_lasco |" in md
+    assert json.loads((tmp_path / "adaptation.json").read_text())["meta"]["lam_preset"] == "tiny"
+
+
+def test_goals_are_judged_from_the_numbers():
+    def entry(v, secs=1.0):
+        return {"mean_nmse_db": v, "train_seconds": secs, "nmse_db": {"101": v}, "n": 1000}
+
+    report = {
+        "lam_params": 1000,
+        "target_regions": ["101"],
+        "methods": {
+            "lam_only": {"trainable_params": 0, "by_n": {"1000": entry(-5.0)}},
+            "e_lasco": {"trainable_params": 10, "by_n": {"1000": entry(-9.0, 1.0)}},
+            "lam_finetune": {
+                "trainable_params": 1000,
+                "by_n": {"1000": entry(-8.0, 20.0), "all": entry(-9.2, 30.0)},
+            },
+        },
+    }
+    judged = {g: ok for g, ok, _ in goals(report)}
+    assert judged["E-LASCO with 1,000 samples beats every other method with 1,000 samples"]
+    assert judged["E-LASCO (1,000) within 0.5 dB of the LAM fine-tuned on all samples"]
+    assert judged["adaptation at most 1/10 of full LAM fine-tuning in wall time"]
+    assert judged["at most 2 % of the LAM's parameters trainable"]
+    report["methods"]["lam_finetune"]["by_n"]["1000"]["mean_nmse_db"] = -9.5
+    judged = {g: ok for g, ok, _ in goals(report)}
+    assert not judged["E-LASCO with 1,000 samples beats every other method with 1,000 samples"]
