@@ -269,14 +269,17 @@ _OVERRIDES = (
 
 
 def _run_study(args: argparse.Namespace) -> int:
-    from lasco.export import DEFAULT_STORE, load_artifact
+    from lasco.export import model_from_store
     from lasco.study import StudyConfig, run_study
     from lasco.study_report import write_study
+    from model_store import ModelStore, TrustedKeys, default_store
 
-    lam, lam_manifest = load_artifact(args.lam_artifact or DEFAULT_STORE / "lam")
-    ref, ref_manifest = load_artifact(args.ref_artifact or DEFAULT_STORE / "sam_ref")
-    if lam_manifest["projection_id"] != ref_manifest["projection_id"]:
-        raise ConfigError("LAM and reference SAM artifacts use different projections")
+    store = ModelStore(args.store, TrustedKeys(args.trusted)) if args.store else default_store()
+    lam_art, ref_art = store.fetch("lam"), store.fetch("sam_ref")
+    lam_manifest, ref_manifest = lam_art.manifest, ref_art.manifest
+    if ref_manifest["lam_sha256"] != lam_manifest["onnx_sha256"]:
+        raise ConfigError("the reference SAM in the store was trained against another LAM")
+    lam, ref = model_from_store(lam_art), model_from_store(ref_art)
     out = Path(args.json or "reports/adaptation.json")
     report = run_study(
         StudyConfig(),
@@ -292,8 +295,10 @@ def _run_study(args: argparse.Namespace) -> int:
         "sam_preset": ref_manifest["model"]["name"],
         "projection_id": lam_manifest["projection_id"],
         "commit": _git_commit(),
-        "lam_training": lam_manifest["training"],
-        "sam_training": ref_manifest["training"],
+        "lam_version": lam_manifest["version"],
+        "sam_version": ref_manifest["version"],
+        "lam_training": lam_manifest.get("training"),
+        "sam_training": ref_manifest.get("training"),
     }
     for p in write_study(report, out, meta):
         print(f"wrote {p}")
@@ -394,8 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--json", help="write the result JSON (and a PNG beside it)")
     st = exp.add_argument_group("the study preset")
     st.add_argument("--resume", action="store_true", help="skip cells a stopped study finished")
-    st.add_argument("--lam-artifact", help="LAM artifact folder (default: the shipped one)")
-    st.add_argument("--ref-artifact", help="reference SAM artifact folder (default: shipped)")
+    st.add_argument("--store", help="model store with 'lam' and 'sam_ref' (default: shipped)")
+    st.add_argument("--trusted", action="append", default=[], help="trusted public key")
     ov = exp.add_argument_group("overrides of the preset")
     ov.add_argument("--lam", help="LAM model preset")
     ov.add_argument("--sam", help="SAM model preset")

@@ -11,6 +11,7 @@ model store (issue 4) signs and versions these folders.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -29,17 +30,15 @@ from lasco.train import load_checkpoint, save_checkpoint
 
 __all__ = [
     "ARTIFACT_FILES",
-    "DEFAULT_STORE",
     "export_onnx",
     "load_artifact",
+    "model_from_store",
     "onnx_parity",
     "sha256_file",
     "write_artifact",
 ]
 
 ARTIFACT_FILES = ("manifest.json", "model.onnx", "model.pt")
-DEFAULT_STORE = Path(__file__).resolve().parents[1] / "model_store" / "default"
-"""The shipped artifacts: ``lam/`` and ``sam_ref/`` (see model_store/default/README.md)."""
 INPUT, OUTPUT = "h_in", "h_hat"
 OPSET = 17
 
@@ -93,9 +92,11 @@ def write_artifact(
     metrics: dict[str, float],
     lam_sha256: str | None = None,
     parity_inputs: np.ndarray | None = None,
-    version: int = 1,
+    environment_id: str | None = None,
+    alpha: float | None = None,
 ) -> dict[str, Any]:
-    """Write an artifact folder atomically (temp folder, then rename); returns the manifest.
+    """Write an unsigned artifact folder (a draft for ``ModelStore.publish``, which sets the
+    version, the file hashes and the signature) atomically; returns the draft manifest.
 
     Refuses (DataError) when the ONNX export disagrees with torch by more than 1e-4.
     """
@@ -116,8 +117,14 @@ def write_artifact(
         manifest = {
             "kind": kind,
             "name": name,
-            "version": version,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "producer": {
+                "commit": str(training.get("commit", "unknown")),
+                "config": {k: v for k, v in training.items() if k != "commit"},
+                "catalogue_hash": training.get("catalogue_hash"),
+            },
+            "environment_id": environment_id,
+            "alpha": alpha,
             "projection_id": projection_id,
             "model": model.cfg.to_dict(),
             "params": count_params(model),
@@ -129,6 +136,7 @@ def write_artifact(
             "onnx_parity_max_abs": err,
             "files": {f: sha256_file(tmp / f) for f in ("model.onnx", "model.pt")},
         }
+        manifest["onnx_sha256"] = manifest["files"]["model.onnx"]
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
@@ -143,7 +151,8 @@ def write_artifact(
 
 
 def load_artifact(folder: str | Path) -> tuple[CsiRefiner, dict[str, Any]]:
-    """The torch model and manifest of an artifact folder, after checking file hashes."""
+    """The torch model and manifest of an (unsigned) artifact folder, after checking the
+    file hashes its manifest lists. Signed artifacts come from ``ModelStore.fetch``."""
     folder = Path(folder)
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
@@ -154,3 +163,11 @@ def load_artifact(folder: str | Path) -> tuple[CsiRefiner, dict[str, Any]]:
             raise DataError(f"artifact {folder}: {fname} is missing or its sha256 does not match")
     model, _, _ = load_checkpoint(folder / "model.pt")
     return model, manifest
+
+
+def model_from_store(art: Any) -> CsiRefiner:
+    """The torch model of a verified store artifact (``model_store.VerifiedArtifact``)."""
+    if "model.pt" not in art.files:
+        raise DataError(f"artifact {art.name} v{art.version} carries no torch state (model.pt)")
+    model, _, _ = load_checkpoint(io.BytesIO(art.files["model.pt"]))
+    return model

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -309,14 +310,16 @@ def save_checkpoint(path: str | Path, model: CsiRefiner, kind: str, meta: dict) 
     )
 
 
-def load_checkpoint(path: str | Path) -> tuple[CsiRefiner, str, dict]:
-    """Load a checkpoint with ``weights_only=True``: ``(model, kind, meta)``."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"checkpoint {str(path)!r} does not exist")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+def load_checkpoint(source: str | Path | BinaryIO) -> tuple[CsiRefiner, str, dict]:
+    """Load a checkpoint (a path or a binary file object) with ``weights_only=True``:
+    ``(model, kind, meta)``."""
+    if isinstance(source, str | Path):
+        source = Path(source)
+        if not source.is_file():
+            raise DataError(f"checkpoint {str(source)!r} does not exist")
+    blob = torch.load(source, map_location="cpu", weights_only=True)
     if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
-        raise DataError(f"{str(path)!r} is not a {CHECKPOINT_FORMAT} file")
+        raise DataError(f"{str(source)!r} is not a {CHECKPOINT_FORMAT} file")
     model = build_model(ModelConfig(**blob["model"]))
     model.load_state_dict(blob["state_dict"])
     return model.eval(), blob["kind"], blob["meta"]
