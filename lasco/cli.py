@@ -336,6 +336,47 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_runtime(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from lasco.bench import format_bench, run_runtime_bench, write_bench
+    from lasco.export import export_onnx, model_from_store
+    from lasco.models import build_model, forward_flops
+
+    if args.lam_preset:
+        lam, ref = build_model(args.lam_preset).eval(), build_model(args.sam_preset).eval()
+        with tempfile.TemporaryDirectory() as tmp:
+            lam_onnx = export_onnx(lam, Path(tmp) / "lam.onnx").read_bytes()
+            ref_onnx = export_onnx(ref, Path(tmp) / "ref.onnx").read_bytes()
+        projection = Projection.from_ratio(args.ratio)
+        source = f"random weights, presets {args.lam_preset} + {args.sam_preset}"
+    else:
+        from model_store import default_store
+
+        store = default_store()
+        lam_art, ref_art = store.fetch("lam"), store.fetch("sam_ref")
+        lam, ref = model_from_store(lam_art), model_from_store(ref_art)
+        lam_onnx, ref_onnx = lam_art.onnx, ref_art.onnx
+        projection = Projection.from_id(lam_art.manifest["projection_id"])
+        source = f"shipped store: lam v{lam_art.version}, sam_ref v{ref_art.version}"
+    quick = dict(batches=(1, 64), ks=(1, 10), min_runs=5, min_seconds=0.2) if args.quick else {}
+    result = run_runtime_bench(
+        lam_onnx,
+        ref_onnx,
+        projection,
+        {"lam": forward_flops(lam.cfg), "sam": forward_flops(ref.cfg)},
+        torch_models={"lam": lam, "ref": ref},
+        threads=args.threads,
+        **quick,
+    )
+    result["models"] = {"source": source, "lam": lam.cfg.to_dict(), "sam": ref.cfg.to_dict()}
+    print(format_bench(result))
+    if args.json:
+        for p in write_bench(result, args.json):
+            print(f"wrote {p}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lasco", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true")
@@ -391,6 +432,18 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--name", help="artifact name (default: the model preset)")
     ex.add_argument("--lam-artifact", help="for a SAM: the LAM artifact it was trained with")
     ex.set_defaults(func=cmd_export)
+
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(
+        dest="bench_cmd", required=True
+    )
+    br = bench.add_parser("runtime", help="LascoRuntime throughput, latency, memory")
+    br.add_argument("--json", help="write the records here (and a PNG beside it)")
+    br.add_argument("--quick", action="store_true", help="a subset, in under a minute")
+    br.add_argument("--threads", type=int, help="ORT intra-op threads (default: all cores)")
+    br.add_argument("--lam-preset", help="benchmark random-weight models of this LAM preset")
+    br.add_argument("--sam-preset", default="sam", help="with --lam-preset: the SAM preset")
+    br.add_argument("--ratio", default="1/4", help="with --lam-preset: compression ratio")
+    br.set_defaults(func=cmd_bench_runtime)
 
     exp = sub.add_parser("experiment", help="the whole chain: pretrain, adapt every method")
     exp.add_argument("--preset", default="smoke")
