@@ -14,6 +14,7 @@ adaptation happens on the network side alone.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -71,14 +72,16 @@ class Projection:
             raise ConfigError(f"codeword length M={self.m} must lie in [1, {CSI_DIM}]")
         rng = np.random.default_rng(self.seed)
         a = rng.standard_normal((self.m, CSI_DIM)) / np.sqrt(self.m)
-        a_pinv = np.linalg.pinv(a)  # [2048, M], computed once, in float64
+        # A has full row rank (Gaussian), so A^+ = A^T (A A^T)^{-1}: one M x M solve in
+        # float64, exact to rounding and ~40x faster than an SVD-based pinv here.
+        a_pinv = np.linalg.solve(a @ a.T, a).T  # [2048, M]
         object.__setattr__(self, "a", a.astype(np.float32))
         object.__setattr__(self, "a_pinv", a_pinv.astype(np.float32))
 
     @classmethod
     def from_ratio(cls, ratio: str | float | Fraction, seed: int = 0) -> Projection:
         """Projection for compression ratio ``ratio`` (M = ratio * 2048)."""
-        return cls(seed=seed, m=int(parse_ratio(ratio) * CSI_DIM))
+        return _cached(seed, int(parse_ratio(ratio) * CSI_DIM))
 
     @classmethod
     def from_id(cls, projection_id: str) -> Projection:
@@ -86,7 +89,7 @@ class Projection:
         match = _ID_RE.match(projection_id)
         if match is None:
             raise ConfigError(f"projection id {projection_id!r} is not of the form 'gauss-SEED-M'")
-        return cls(seed=int(match.group(1)), m=int(match.group(2)))
+        return _cached(int(match.group(1)), int(match.group(2)))
 
     @property
     def id(self) -> str:
@@ -112,6 +115,12 @@ class Projection:
     def roundtrip(self, h: np.ndarray) -> np.ndarray:
         """``decode(encode(h))``: the coarse estimate H_in every refiner starts from."""
         return self.decode(self.encode(h))
+
+
+@functools.lru_cache(maxsize=16)
+def _cached(seed: int, m: int) -> Projection:
+    """Projections are immutable: build each (seed, M) once per process."""
+    return Projection(seed=seed, m=m)
 
 
 def _check_csi(h: np.ndarray) -> np.ndarray:

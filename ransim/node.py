@@ -1,0 +1,124 @@
+"""An E2 node that serves cells, each in one environment (a catalogue region), and sends
+CSI reports of its UEs as real E2AP RICindication PDUs with E2SM-CSI content.
+
+Channels come from lasco.channels (Sionna, cached), codewords from the UE-side
+projection (lasco.codec); a fraction of UEs also report their full CSI as labels
+for data collection. The node answers RICsubscriptionRequests too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lasco.channels import ChannelCache, EnvSpec, load_region, to_real
+from lasco.codec import Projection
+from xapp import e2ap
+from xapp.e2sm_csi import CsiReport, decode_event_trigger, encode_report
+from xapp.mtypes import MType
+
+__all__ = ["Cell", "E2Node"]
+
+
+@dataclass
+class Cell:
+    """A cell of the node: its id, its environment and the channels of its UEs."""
+
+    cell_id: str
+    env: EnvSpec
+    n_samples: int = 200
+    h: np.ndarray | None = field(default=None, repr=False)  # [n, 2, 32, 32] float32
+
+
+class E2Node:
+    """A simulated E2 node (its RMR meid is ``node_id``).
+
+    Args:
+        node_id: the E2 node id.
+        cells: the cells it serves.
+        projection: the UE projection (every UE uses the same one).
+        ran_function_id: the RAN function of E2SM-CSI.
+        label_fraction: fraction of UEs per report that also send full CSI.
+        codeword_dtype: ``float16`` (default, half the bytes) or ``float32``.
+    """
+
+    def __init__(
+        self,
+        node_id: str,
+        cells: list[Cell],
+        projection: Projection,
+        *,
+        ran_function_id: int = 7,
+        label_fraction: float = 0.0,
+        codeword_dtype: str = "float16",
+        seed: int = 0,
+        cache: ChannelCache | None = None,
+    ) -> None:
+        self.node_id, self.cells, self.projection = (
+            node_id,
+            {c.cell_id: c for c in cells},
+            projection,
+        )
+        self.ran_function_id, self.label_fraction = ran_function_id, label_fraction
+        self.codeword_dtype = codeword_dtype
+        self.rng = np.random.default_rng(seed)
+        self.sn = 0
+        self.subscription: tuple[int, int] | None = None  # (requestor, instance)
+        self.report_period_ms = 10
+        for c in cells:
+            if c.h is None:
+                c.h = to_real(load_region(c.env, c.n_samples, cache))
+
+    def report(self, cell_id: str, n_ues: int) -> tuple[CsiReport, np.ndarray]:
+        """A report of ``n_ues`` random UEs of a cell, and their true CSI ``[n, 2, 32, 32]``."""
+        cell = self.cells[cell_id]
+        idx = self.rng.integers(0, len(cell.h), size=n_ues)
+        h = cell.h[idx]
+        rows = labels = None
+        k = round(self.label_fraction * n_ues)
+        if k:
+            rows = np.sort(self.rng.choice(n_ues, size=k, replace=False))
+            labels = h[rows]
+        rep = CsiReport(
+            cell_id,
+            time.time_ns(),
+            self.projection.id,
+            self.report_period_ms,
+            idx.astype(np.uint32),
+            self.projection.encode(h),
+            rows,
+            labels,
+        )
+        return rep, h
+
+    def indication(self, cell_id: str, n_ues: int) -> tuple[bytes, np.ndarray]:
+        """An E2AP RICindication PDU (aligned PER) for a report, and the UEs' true CSI."""
+        rep, h = self.report(cell_id, n_ues)
+        header, message = encode_report(rep, self.codeword_dtype)
+        req, inst = self.subscription or (0, 0)
+        self.sn += 1
+        pdu = e2ap.encode_indication(
+            e2ap.Indication(req, inst, self.ran_function_id, 1, self.sn % 65536, header, message)
+        )
+        return pdu, h
+
+    def indications(self, n: int, n_ues: int) -> Iterator[tuple[str, bytes, np.ndarray]]:
+        """``n`` indications, cycling over the cells: ``(cell_id, pdu, true CSI)``."""
+        ids = list(self.cells)
+        for i in range(n):
+            pdu, h = self.indication(ids[i % len(ids)], n_ues)
+            yield ids[i % len(ids)], pdu, h
+
+    def handle(self, mtype: int, payload: bytes) -> list[tuple[int, bytes]]:
+        """The node's side of the subscription procedure."""
+        if mtype != MType.RIC_SUB_REQ:
+            return []
+        req, inst, fid, trigger = e2ap.decode_subscription_request(payload)
+        if fid != self.ran_function_id:
+            return [(MType.RIC_SUB_FAILURE, e2ap.encode_subscription_failure(req, inst, fid))]
+        self.report_period_ms = decode_event_trigger(trigger)
+        self.subscription = (req, inst)
+        return [(MType.RIC_SUB_RESP, e2ap.encode_subscription_response(req, inst, fid))]

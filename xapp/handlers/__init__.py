@@ -1,0 +1,1 @@
+"""One module per handled message type; each exposes ``handle(core, payload, meid)``."""

@@ -1,0 +1,92 @@
+"""E2 subscriptions: one RICsubscriptionRequest (REPORT action, E2SM-CSI event trigger
+with the report period) per configured E2 node; a failure or no answer is retried
+with backoff (``settings.resubscribe_backoff_s``, the last step repeating)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from xapp import e2ap
+from xapp.e2sm_csi import encode_event_trigger
+from xapp.mtypes import MType
+from xapp.settings import Settings
+
+__all__ = ["Subscriptions"]
+
+log = logging.getLogger(__name__)
+REQUESTOR_ID = 1001
+ANSWER_TIMEOUT_S = 5.0
+
+
+@dataclass
+class _Node:
+    instance_id: int
+    state: str = "new"  # new, pending, active, failed
+    attempts: int = 0
+    next_at: float = 0.0
+    cause: str = ""
+
+
+class Subscriptions:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.nodes: dict[str, _Node] = {}
+        self.set_nodes(settings.e2_nodes)
+
+    def set_nodes(self, nodes: tuple[str, ...] | list[str]) -> None:
+        """The configured E2 nodes changed: subscribe to new ones, forget removed ones."""
+        for n in nodes:
+            if n not in self.nodes:
+                self.nodes[n] = _Node(instance_id=len(self.nodes) + 1)
+        for n in list(self.nodes):
+            if n not in nodes:
+                del self.nodes[n]
+
+    def _backoff(self, attempts: int) -> float:
+        steps = self.settings.resubscribe_backoff_s
+        return steps[min(attempts - 1, len(steps) - 1)]
+
+    def due(self, now: float) -> list[tuple[int, bytes, str | None]]:
+        """Subscription requests to send now: new nodes, failures and unanswered ones."""
+        out = []
+        for meid, node in self.nodes.items():
+            if node.state == "active" or node.next_at > now:
+                continue
+            node.attempts += 1
+            node.state = "pending"
+            node.next_at = now + max(ANSWER_TIMEOUT_S, self._backoff(node.attempts))
+            payload = e2ap.encode_subscription_request(
+                REQUESTOR_ID,
+                node.instance_id,
+                self.settings.ran_function_id,
+                encode_event_trigger(self.settings.report_period_ms),
+            )
+            out.append((MType.RIC_SUB_REQ, payload, meid))
+        return out
+
+    def outcome(
+        self, meid: str, outcome: e2ap.SubscriptionOutcome, now: float | None = None
+    ) -> None:
+        node = self.nodes.get(meid)
+        if node is None or outcome.instance_id != node.instance_id:
+            log.warning(
+                "subscription outcome from %s for unknown instance %s", meid, outcome.instance_id
+            )
+            return
+        if outcome.ok:
+            node.state, node.attempts, node.cause = "active", 0, ""
+        else:
+            import time
+
+            node.state, node.cause = "failed", outcome.cause
+            node.next_at = (time.monotonic() if now is None else now) + self._backoff(node.attempts)
+            log.warning(
+                "subscription to %s failed (%s); retry in %.0f s",
+                meid,
+                outcome.cause,
+                self._backoff(node.attempts),
+            )
+
+    def states(self) -> dict[str, str]:
+        return {m: n.state for m, n in self.nodes.items()}
