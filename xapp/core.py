@@ -109,6 +109,8 @@ class CsiXapp:
                 return handler(self, payload, meid)
         except Exception as exc:  # the process never dies on one message
             self.count("internal_error")
+            self.count("dropped")
+            self.count("dropped_internal-error")
             self.log_limited("internal", "internal error on mtype %s: %r", mtype, exc)
             return []
 

@@ -85,11 +85,18 @@ def _decode(data: bytes) -> tuple[str, int, str, dict[int, object]]:
         with _LOCK:
             _PDU.from_aper(data)
             kind, body = _PDU.get_val()
-    except Exception as exc:  # pycrate raises several error types
+        name, content = body["value"]
+        ies = {ie["id"]: ie["value"][1] for ie in content.get("protocolIEs", [])}
+        return kind, body["procedureCode"], name, ies
+    except Exception as exc:  # pycrate raises several error types; odd values raise others
         raise MalformedMessage("e2ap-decode", f"not an E2AP PDU: {str(exc)[:120]}") from None
-    name, content = body["value"]
-    ies = {ie["id"]: ie["value"][1] for ie in content.get("protocolIEs", [])}
-    return kind, body["procedureCode"], name, ies
+
+
+def _fields(value: object, *keys: str) -> tuple:
+    try:
+        return tuple(value[k] for k in keys)  # type: ignore[index]
+    except (KeyError, TypeError, IndexError):
+        raise MalformedMessage("e2ap-ie", f"IE value {str(value)[:60]} lacks {keys}") from None
 
 
 def _need(ies: dict[int, object], ie_id: int, what: str) -> object:
@@ -122,15 +129,21 @@ def decode_indication(data: bytes) -> Indication:
     kind, proc, name, ies = _decode(data)
     if (kind, proc) != ("initiatingMessage", PROC_INDICATION):
         raise MalformedMessage("e2ap-unexpected", f"{kind} {name} is not a RICindication")
-    req = _need(ies, IE_REQUEST_ID, "RICrequestID")
+    req_id, inst_id = _fields(
+        _need(ies, IE_REQUEST_ID, "RICrequestID"), "ricRequestorID", "ricInstanceID"
+    )
+    header = _need(ies, IE_HEADER, "RICindicationHeader")
+    message = _need(ies, IE_MESSAGE, "RICindicationMessage")
+    if not isinstance(header, bytes) or not isinstance(message, bytes):
+        raise MalformedMessage("e2ap-ie", "indication header and message must be octet strings")
     return Indication(
-        requestor_id=req["ricRequestorID"],
-        instance_id=req["ricInstanceID"],
+        requestor_id=req_id,
+        instance_id=inst_id,
         ran_function_id=_need(ies, IE_RAN_FUNCTION_ID, "RANfunctionID"),
         action_id=_need(ies, IE_ACTION_ID, "RICactionID"),
         sn=ies.get(IE_SN),
-        header=_need(ies, IE_HEADER, "RICindicationHeader"),
-        message=_need(ies, IE_MESSAGE, "RICindicationMessage"),
+        header=header,
+        message=message,
     )
 
 
@@ -166,14 +179,13 @@ def decode_subscription_request(data: bytes) -> tuple[int, int, int, bytes]:
     kind, proc, name, ies = _decode(data)
     if (kind, proc) != ("initiatingMessage", PROC_SUBSCRIPTION):
         raise MalformedMessage("e2ap-unexpected", f"{kind} {name} is not a RICsubscriptionRequest")
-    req = _need(ies, IE_REQUEST_ID, "RICrequestID")
-    details = _need(ies, IE_SUB_DETAILS, "RICsubscriptionDetails")
-    return (
-        req["ricRequestorID"],
-        req["ricInstanceID"],
-        _need(ies, IE_RAN_FUNCTION_ID, "RANfunctionID"),
-        details["ricEventTriggerDefinition"],
+    req_id, inst_id = _fields(
+        _need(ies, IE_REQUEST_ID, "RICrequestID"), "ricRequestorID", "ricInstanceID"
     )
+    (trigger,) = _fields(
+        _need(ies, IE_SUB_DETAILS, "RICsubscriptionDetails"), "ricEventTriggerDefinition"
+    )
+    return req_id, inst_id, _need(ies, IE_RAN_FUNCTION_ID, "RANfunctionID"), trigger
 
 
 def encode_subscription_response(
@@ -222,14 +234,18 @@ def decode_subscription_outcome(data: bytes) -> SubscriptionOutcome:
     kind, proc, name, ies = _decode(data)
     if proc != PROC_SUBSCRIPTION or kind == "initiatingMessage":
         raise MalformedMessage("e2ap-unexpected", f"{kind} {name} is not a subscription outcome")
-    req = _need(ies, IE_REQUEST_ID, "RICrequestID")
+    req_id, inst_id = _fields(
+        _need(ies, IE_REQUEST_ID, "RICrequestID"), "ricRequestorID", "ricInstanceID"
+    )
     fid = _need(ies, IE_RAN_FUNCTION_ID, "RANfunctionID")
     if kind == "successfulOutcome":
-        admitted = tuple(
-            item["value"][1]["ricActionID"] for item in ies.get(IE_ACTIONS_ADMITTED, [])
-        )
-        return SubscriptionOutcome(True, req["ricRequestorID"], req["ricInstanceID"], fid, admitted)
+        try:
+            admitted = tuple(
+                it["value"][1]["ricActionID"] for it in ies.get(IE_ACTIONS_ADMITTED, [])
+            )
+        except (KeyError, TypeError, IndexError):
+            raise MalformedMessage("e2ap-ie", "malformed admitted-actions list") from None
+        return SubscriptionOutcome(True, req_id, inst_id, fid, admitted)
     cause = ies.get(IE_CAUSE, ("unknown", "unknown"))
-    return SubscriptionOutcome(
-        False, req["ricRequestorID"], req["ricInstanceID"], fid, cause=f"{cause[0]}:{cause[1]}"
-    )
+    cause_text = f"{cause[0]}:{cause[1]}" if isinstance(cause, tuple) else str(cause)
+    return SubscriptionOutcome(False, req_id, inst_id, fid, cause=cause_text)

@@ -1,0 +1,92 @@
+"""``csi-xapp replay`` and ``ransim capture`` end to end, on real E2AP PDUs."""
+
+import base64
+import json
+
+from ransim.cli import main as ransim_main
+from tests.xapp.conftest import a1_request, policy_for
+from xapp.cli import main as xapp_main
+from xapp.mtypes import MType
+from xapp.replay import write_message
+
+
+def test_capture_then_replay_with_a1_ok_and_error(tmp_path, world, channel_cache, capsys):
+    cap = tmp_path / "in.jsonl"
+    assert (
+        ransim_main(
+            [
+                "capture",
+                "--out",
+                str(cap),
+                "--regions",
+                "101,102",
+                "--indications",
+                "6",
+                "--ues",
+                "8",
+                "--samples",
+                "40",
+                "--cache",
+                str(channel_cache.root),
+            ]
+        )
+        == 0
+    )
+    lines = cap.read_text().splitlines()
+    assert len(lines) == 6 and json.loads(lines[0])["mtype"] == MType.RIC_INDICATION
+    with open(cap, "a") as f:
+        write_message(
+            f,
+            MType.A1_POLICY_REQ,
+            a1_request("CREATE", "p-101", policy_for(world, "101", ["cell-101"])),
+            None,
+        )
+        write_message(f, MType.A1_POLICY_REQ, b'{"operation": "CREATE"', None)
+        write_message(f, MType.RIC_INDICATION, b"\x00garbage", "gnb-1")
+    cfg = tmp_path / "config-file.json"
+    cfg.write_text(
+        json.dumps(
+            {
+                "controls": {
+                    "store": {
+                        "uri": str(world.root / "store"),
+                        "trusted_keys": [str(world.root / "keys" / "k.pub")],
+                    }
+                }
+            }
+        )
+    )
+    out = tmp_path / "out.jsonl"
+    capsys.readouterr()
+    assert (
+        xapp_main(["replay", "--config", str(cfg), "--input", str(cap), "--output", str(out)]) == 0
+    )
+    replies = [json.loads(x) for x in out.read_text().splitlines()]
+    a1 = [r for r in replies if r.get("mtype") == MType.A1_POLICY_RESP]
+    bodies = [json.loads(base64.b64decode(r["payload_b64"])) for r in a1]
+    assert [b["status"] for b in bodies] == ["OK", "ERROR"]
+    assert [r["in_reply_to"] for r in a1] == [7, 8]
+    summary = replies[-1]["summary"]
+    assert summary["served"] == 48 and summary["a1"] == {"ok": 1, "error": 1, "deleted": 0}
+    assert summary["dropped"] == {"e2ap-decode": 1}
+    assert summary["active_policies"] == ["p-101"]
+
+
+def test_replay_refuses_a_broken_capture(tmp_path, world, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"mtype": 12050}\n')
+    cfg = tmp_path / "c.json"
+    cfg.write_text(
+        json.dumps(
+            {
+                "store": {
+                    "uri": str(world.root / "store"),
+                    "trusted_keys": [str(world.root / "keys" / "k.pub")],
+                }
+            }
+        )
+    )
+    code = xapp_main(
+        ["replay", "--config", str(cfg), "--input", str(bad), "--output", str(tmp_path / "o.jsonl")]
+    )
+    assert code == 2 and "line 1 is not a captured message" in capsys.readouterr().err

@@ -1,0 +1,75 @@
+"""``csi-xapp``: run the xApp in a RIC (RMR), replay captured messages, or benchmark it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from lasco.errors import LascoError
+from model_store import StoreError
+from schemas import SchemaValidationError
+from xapp.app import build_core, load_controls
+from xapp.settings import Settings
+
+__all__ = ["main"]
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from xapp.replay import replay
+
+    core = build_core(Settings.from_controls(load_controls(args.config)))
+    restored = core.restore()
+    result = replay(core, args.input, args.output)
+    print(
+        json.dumps(
+            {"restored_policies": restored, **{k: result[k] for k in ("served", "dropped", "a1")}}
+        )
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from xapp.shell import run
+
+    return run(Settings.from_controls(load_controls(args.config)))
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from xapp.bench import main as bench_main
+
+    return bench_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="csi-xapp", description=__doc__.splitlines()[0])
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("replay", help="feed captured messages through the core")
+    r.add_argument("--config", help="descriptor or controls JSON (default: embedded defaults)")
+    r.add_argument("--input", required=True, help="JSONL of {mtype, meid, payload_b64}")
+    r.add_argument("--output", required=True, help="JSONL of replies, then a summary line")
+    r.set_defaults(func=cmd_replay)
+    run = sub.add_parser("run", help="run in a RIC: RMR, SDL, InfluxDB (needs librmr_si.so)")
+    run.add_argument("--config", help="descriptor or controls JSON (default: $CONFIG_FILE)")
+    run.set_defaults(func=cmd_run)
+    b = sub.add_parser("bench", help="indications/s and latency, PDU in to SDL write")
+    b.add_argument("--json", help="write the records here (and a PNG beside it)")
+    b.add_argument("--quick", action="store_true")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    try:
+        return args.func(args)
+    except (LascoError, StoreError, SchemaValidationError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
