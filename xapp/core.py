@@ -185,13 +185,19 @@ class CsiXapp:
         if report.labels is None:
             return []
         rows = report.label_rows
-        good = status[rows] == RowStatus.OK
-        h, est = report.labels[good], h_hat[rows[good]]
+        finite = np.isfinite(report.labels).all(axis=(1, 2, 3))
+        if not finite.all():
+            self.count("labels_refused_non_finite", int((~finite).sum()))
+        good = (status[rows] == RowStatus.OK) & finite
+        h, est = report.labels[good].astype(np.float64), h_hat[rows[good]].astype(np.float64)
         if not len(h):
             return []
-        self.dataset.add(env or f"cell:{report.cell_id}", h, report.codewords[rows[good]])
-        err = ((est - h) ** 2).sum(axis=(1, 2, 3)) / np.maximum((h**2).sum(axis=(1, 2, 3)), 1e-12)
-        return err.tolist()
+        self.dataset.add(
+            env or f"cell:{report.cell_id}", report.labels[good], report.codewords[rows[good]]
+        )
+        power = (h**2).sum(axis=(1, 2, 3))
+        err = ((est - h) ** 2).sum(axis=(1, 2, 3)) / np.maximum(power, 1e-12)
+        return err[np.isfinite(err)].tolist()
 
     # -- policies ------------------------------------------------------------------------
     def _store_for(self, uri: str) -> ModelStore:
