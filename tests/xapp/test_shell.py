@@ -1,0 +1,145 @@
+"""The RMR shell above the boundary. ricxappframe's RMRXapp and rmr module load the native
+librmr_si.so, which cannot be installed here; these stand-ins record what the shell asks
+of them. The real RMR transport is not exercised by the tests (see xapp/shell.py)."""
+
+import json
+import types
+import urllib.request
+
+from tests.xapp.conftest import a1_request, policy_for
+from xapp.mtypes import MType
+from xapp.probes import serve_probes
+from xapp.shell import RmrShell
+
+FAKE_RMR = types.SimpleNamespace(
+    RMR_MS_MSG_TYPE="message type",
+    RMR_MS_PAYLOAD="payload",
+    RMR_MS_MEID="meid",
+    RMR_MS_MSG_STATE="message state",
+    RMR_OK=0,
+)
+
+
+class FakeRmrXapp:
+    """Records the RMRXapp calls the shell makes."""
+
+    def __init__(self, default_handler, config_handler=None, rmr_port=4562):
+        self.default_handler, self.config_handler, self.rmr_port = (
+            default_handler,
+            config_handler,
+            rmr_port,
+        )
+        self.callbacks, self.sent, self.rts, self.freed = {}, [], [], []
+        self._mrc = object()
+        self.running = False
+
+    def register_callback(self, handler, mtype):
+        self.callbacks[mtype] = handler
+
+    def run(self, thread=False):
+        self.running = True
+
+    def stop(self):
+        self.running = False
+
+    def rmr_send(self, payload, mtype, retries=100):
+        self.sent.append((mtype, payload))
+        return True
+
+    def rmr_rts(self, sbuf, new_payload=None, new_mtype=None, retries=100):
+        self.rts.append((sbuf, new_mtype, new_payload))
+
+    def rmr_free(self, sbuf):
+        self.freed.append(sbuf)
+
+    def healthcheck(self):
+        return True
+
+    def deliver(self, mtype, payload, meid=b"gnb-1", sbuf="sbuf"):
+        handler = self.callbacks.get(mtype, self.default_handler)
+        handler(
+            self,
+            {
+                FAKE_RMR.RMR_MS_MSG_TYPE: mtype,
+                FAKE_RMR.RMR_MS_PAYLOAD: payload,
+                FAKE_RMR.RMR_MS_MEID: meid,
+            },
+            sbuf,
+        )
+
+
+def _shell(core):
+    shell = RmrShell(core, xapp_factory=FakeRmrXapp, rmr=FAKE_RMR, tick_s=3600)
+    shell.send = lambda mtype, payload, meid: shell.xapp.sent.append((mtype, payload)) or True
+    shell.start()
+    return shell
+
+
+def test_shell_registers_one_callback_per_message_type_and_starts(core):
+    shell = _shell(core)
+    x = shell.xapp
+    assert set(x.callbacks) == {
+        MType.RIC_INDICATION,
+        MType.A1_POLICY_REQ,
+        MType.RIC_SUB_RESP,
+        MType.RIC_SUB_FAILURE,
+    }
+    assert x.running and x.rmr_port == 4560
+    sent_types = [m for m, _ in x.sent]
+    assert sent_types == [MType.A1_POLICY_QUERY, MType.RIC_SUB_REQ]
+    assert json.loads(x.sent[0][1]) == {"policy_type_id": 30001}
+
+
+def test_a1_answers_go_back_by_rts_and_buffers_are_freed(core, world):
+    shell = _shell(core)
+    x = shell.xapp
+    x.deliver(
+        MType.A1_POLICY_REQ,
+        a1_request("CREATE", "p", policy_for(world, "101", ["cell-101"])),
+        sbuf="buf-1",
+    )
+    assert len(x.rts) == 1
+    sbuf, mtype, payload = x.rts[0]
+    assert (sbuf, mtype) == ("buf-1", MType.A1_POLICY_RESP)
+    assert json.loads(payload)["status"] == "OK"
+    assert x.freed == ["buf-1"]
+
+
+def test_indications_through_the_shell_and_unknown_types(core, node):
+    shell = _shell(core)
+    x = shell.xapp
+    for _, pdu, _ in node.indications(2, 4):
+        x.deliver(MType.RIC_INDICATION, pdu)
+    x.deliver(999, b"", sbuf="other")
+    core.flush()
+    assert core.counters["served"] == 8 and core.counters["unhandled_mtype_999"] == 1
+    assert x.freed.count("sbuf") == 2 and "other" in x.freed
+
+
+def test_config_change_updates_the_e2_nodes(core):
+    shell = _shell(core)
+    shell.xapp.config_handler(shell.xapp, {"controls": {"e2_nodes": ["gnb-1", "gnb-2"]}})
+    assert set(core.subscriptions.states()) == {"gnb-1", "gnb-2"}
+
+
+def test_probes(core):
+    shell = _shell(core)
+    server = serve_probes(shell.readiness, lambda: dict(core.counters), "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with urllib.request.urlopen(base + "/ric/v1/health/alive", timeout=5) as r:
+            assert r.status == 200
+        with urllib.request.urlopen(base + "/ric/v1/health/ready", timeout=5) as r:
+            assert json.loads(r.read()) == {
+                "lam_loaded": True,
+                "store_reachable": True,
+                "rmr_ready": True,
+            }
+        shell.xapp.healthcheck = lambda: False
+        try:
+            urllib.request.urlopen(base + "/ric/v1/health/ready", timeout=5)
+            raise AssertionError("not ready must answer 503")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 503
+    finally:
+        server.shutdown()

@@ -1,0 +1,151 @@
+"""The RMR shell: ricxappframe's RMRXapp around the core.
+
+It only receives, calls ``core.handle`` and replies: A1 responses by RTS (return to
+sender, as the A1 mediator expects), everything else by ``rmr_send``; messages the
+core originates (subscriptions with the E2 node's meid) are sent from a ticker thread
+that also flushes micro-batches on time. The framework answers RIC_HEALTH_CHECK_REQ
+itself; the config handler (start and inotify MODIFY of $CONFIG_FILE) updates the
+E2 node list. SDL is ricsdl's on DBAAS_SERVICE_HOST/PORT.
+
+Boundary: importing ricxappframe's RMR parts loads the native ``librmr_si.so``, which
+no PyPI, Debian or npm package ships (O-RAN SC images install the rmr .deb). The
+tests run this shell with stand-ins for ``RMRXapp`` and the ``rmr`` module (see
+tests/xapp/test_shell.py); the real RMR transport is not exercised here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from xapp.core import HANDLERS, CsiXapp
+from xapp.mtypes import MType
+
+__all__ = ["RmrShell", "run"]
+
+log = logging.getLogger(__name__)
+RTS_TYPES = {MType.A1_POLICY_RESP}
+
+
+class RmrShell:
+    """Wire a core to an RMRXapp. ``xapp_factory`` and ``rmr`` default to ricxappframe's."""
+
+    def __init__(
+        self,
+        core: CsiXapp,
+        *,
+        xapp_factory: Any = None,
+        rmr: Any = None,
+        rmr_port: int = 4560,
+        tick_s: float = 0.001,
+    ) -> None:
+        self.core, self.rmr_port, self.tick_s = core, rmr_port, tick_s
+        if xapp_factory is None or rmr is None:
+            from ricxappframe.rmr import rmr as rmr_mod  # loads librmr_si.so
+            from ricxappframe.xapp_frame import RMRXapp
+
+            xapp_factory, rmr = xapp_factory or RMRXapp, rmr or rmr_mod
+        self.rmr, self._factory = rmr, xapp_factory
+        self.xapp: Any = None
+        self._stop = threading.Event()
+
+    def start(self, thread: bool = True) -> None:
+        self.xapp = self._factory(
+            self._default, config_handler=self._config, rmr_port=self.rmr_port
+        )
+        for mtype in HANDLERS:
+            self.xapp.register_callback(self._on_message, int(mtype))
+        self.core.restore()
+        for mtype, payload, meid in self.core.start_messages():
+            self.send(mtype, payload, meid)
+        threading.Thread(target=self._ticker, name="ticker", daemon=True).start()
+        self.xapp.run(thread=thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.xapp is not None:
+            self.xapp.stop()
+        self.core.flush()
+
+    # -- callbacks ----------------------------------------------------------------------
+    def _on_message(self, xapp: Any, summary: dict, sbuf: Any) -> None:
+        rmr = self.rmr
+        mtype = summary[rmr.RMR_MS_MSG_TYPE]
+        meid = summary.get(rmr.RMR_MS_MEID)
+        meid = meid.decode(errors="replace") if isinstance(meid, bytes) else meid
+        try:
+            for r_mtype, r_payload in self.core.handle(mtype, summary[rmr.RMR_MS_PAYLOAD], meid):
+                if r_mtype in RTS_TYPES:
+                    xapp.rmr_rts(sbuf, new_payload=r_payload, new_mtype=int(r_mtype))
+                elif not xapp.rmr_send(r_payload, int(r_mtype)):
+                    self.core.count(f"send_failed_{int(r_mtype)}")
+        finally:
+            xapp.rmr_free(sbuf)
+
+    def _default(self, xapp: Any, summary: dict, sbuf: Any) -> None:
+        self.core.count(f"unhandled_mtype_{summary[self.rmr.RMR_MS_MSG_TYPE]}")
+        xapp.rmr_free(sbuf)
+
+    def _config(self, xapp: Any, config: dict) -> None:
+        controls = config.get("controls", config)
+        nodes = controls.get("e2_nodes")
+        if nodes is not None:
+            self.core.subscriptions.set_nodes(list(nodes))
+            log.info("config: E2 nodes now %s", nodes)
+
+    # -- sending ------------------------------------------------------------------------
+    def send(self, mtype: int, payload: bytes, meid: str | None) -> bool:
+        if meid is None:
+            return bool(self.xapp.rmr_send(payload, int(mtype)))
+        rmr = self.rmr
+        sbuf = rmr.rmr_alloc_msg(
+            self.xapp._mrc,
+            len(payload),
+            payload=payload,
+            mtype=int(mtype),
+            meid=meid.encode(),
+            gen_transaction_id=True,
+        )
+        try:
+            sbuf = rmr.rmr_send_msg(self.xapp._mrc, sbuf)
+            return rmr.message_summary(sbuf)[rmr.RMR_MS_MSG_STATE] == rmr.RMR_OK
+        finally:
+            rmr.rmr_free_msg(sbuf)
+
+    def _ticker(self) -> None:
+        while not self._stop.wait(self.tick_s):
+            for mtype, payload, meid in self.core.tick():
+                if not self.send(mtype, payload, meid):
+                    self.core.count("send_failed_subscription")
+
+    # -- probes -------------------------------------------------------------------------
+    def readiness(self) -> dict[str, bool]:
+        checks = {"lam_loaded": self.core.runtime is not None}
+        try:
+            checks["store_reachable"] = bool(self.core.store.versions(self.core.settings.lam_name))
+        except Exception:  # any store failure means not ready
+            checks["store_reachable"] = False
+        checks["rmr_ready"] = bool(self.xapp is not None and self.xapp.healthcheck())
+        return checks
+
+
+def run(settings: Any) -> int:
+    """``csi-xapp run``: the xApp in a RIC (RMR, SDL on Redis, telemetry to InfluxDB)."""
+    from xapp.app import build_core
+    from xapp.probes import serve_probes
+    from xapp.sdl import RedisSdl
+
+    core = build_core(settings, sdl=RedisSdl.from_env())
+    core.telemetry.start()
+    shell = RmrShell(core)
+    serve_probes(shell.readiness, lambda: dict(core.counters))
+    shell.start(thread=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        shell.stop()
+        core.telemetry.stop()
+    return 0
