@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 TORCH  := torch==2.13.0
 
-.PHONY: test demo lint venv clean
+.PHONY: test demo lint venv clean services
 
 venv: $(STAMP)
 
@@ -23,7 +23,20 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-test: lint
+# The integration tests start a real Redis and a real InfluxDB (1.6.7, Debian's) on
+# loopback ports; install them when missing (as root on Debian).
+services:
+	@if ! command -v redis-server >/dev/null || ! command -v influxd >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				redis-server influxdb >/dev/null; \
+		else \
+			echo "redis-server and influxd are needed: apt-get install redis-server influxdb"; \
+			exit 1; \
+		fi; \
+	fi
+
+test: lint services
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
