@@ -90,3 +90,14 @@ def test_replay_refuses_a_broken_capture(tmp_path, world, capsys):
         ["replay", "--config", str(cfg), "--input", str(bad), "--output", str(tmp_path / "o.jsonl")]
     )
     assert code == 2 and "line 1 is not a captured message" in capsys.readouterr().err
+
+
+def test_xapp_bench_reports_every_field(core, node):
+    from xapp.bench import run_bench
+
+    recs = run_bench(core, node, ues=(1, 8), n=5, log=lambda *_: None)
+    assert [r["ues_per_indication"] for r in recs] == [1, 8]
+    for r in recs:
+        assert r["indications_per_s"] > 0 and r["p99_ms"] >= r["p50_ms"] > 0
+        assert "overhead_pct" in r and r["runtime_p50_ms"] > 0
+    assert core.counters["served"] == (5 + 1) * 1 + (5 + 1) * 8
