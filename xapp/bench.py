@@ -32,6 +32,35 @@ def _percentiles(t: list[float]) -> tuple[float, float]:
     return float(np.percentile(t, 50) * 1e3), float(np.percentile(t, 99) * 1e3)
 
 
+class SyntheticNode:
+    """Indications with random unit-power CSI (timing does not depend on the channel, and
+    the xApp side must not import the channel generator): real E2AP and E2SM-CSI PDUs."""
+
+    def __init__(
+        self, projection: Any, cells: tuple[str, ...] = ("cell-101", "cell-102"), seed: int = 0
+    ) -> None:
+        self.projection, self.cells, self.node_id = projection, cells, "gnb-bench"
+        self.rng = np.random.default_rng(seed)
+
+    def indications(self, n: int, k: int):
+        from xapp.e2ap import Indication, encode_indication
+        from xapp.e2sm_csi import CsiReport, encode_report
+
+        for i in range(n):
+            h = self.rng.standard_normal((k, 2, 32, 32)).astype(np.float32) / np.sqrt(2)
+            cell = self.cells[i % len(self.cells)]
+            rep = CsiReport(
+                cell,
+                time.time_ns(),
+                self.projection.id,
+                10,
+                np.arange(k, dtype=np.uint32),
+                self.projection.encode(h),
+            )
+            pdu = encode_indication(Indication(1, 1, 7, 1, i % 65536, *encode_report(rep)))
+            yield cell, pdu, h
+
+
 def run_bench(
     core: Any, node: Any, ues: tuple[int, ...] = (1, 16, 64), n: int = 200, log=print
 ) -> list[dict[str, Any]]:
@@ -74,16 +103,8 @@ def run_bench(
 
 
 def main(args: argparse.Namespace) -> int:
-    from lasco.channels import paper_catalogue
-    from ransim import Cell, E2Node
-
     core = build_core(Settings())
-    cat = paper_catalogue()
-    node = E2Node(
-        "gnb-bench",
-        [Cell("cell-101", cat.get("101"), 200), Cell("cell-102", cat.get("102"), 200)],
-        core.runtime.projection,
-    )
+    node = SyntheticNode(core.runtime.projection)
     records = run_bench(
         core, node, (1, 64) if args.quick else (1, 16, 64), 50 if args.quick else 300
     )
