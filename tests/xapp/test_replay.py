@@ -101,3 +101,21 @@ def test_xapp_bench_reports_every_field(core, node):
         assert r["indications_per_s"] > 0 and r["p99_ms"] >= r["p50_ms"] > 0
         assert "overhead_pct" in r and r["runtime_p50_ms"] > 0
     assert core.counters["served"] == (5 + 1) * 1 + (5 + 1) * 8
+
+
+def test_local_ric_subscribes_serves_and_takes_policies(core, node, world):
+    from tests.xapp.conftest import a1_request, policy_for
+    from xapp.transport import LocalRic
+
+    ric = LocalRic(core)
+    ric.add_e2_node(node)
+    ric.start()
+    assert core.subscriptions.states() == {"gnb-1": "active"}
+    assert ric.to_a1[0][0] == MType.A1_POLICY_QUERY
+    assert node.subscription == (1001, 1)  # the node now tags its reports with it
+    resp = json.loads(ric.a1(a1_request("CREATE", "p", policy_for(world, "101", ["cell-101"]))))
+    assert resp["status"] == "OK"
+    for _cell_id, pdu, _ in node.indications(4, 8):
+        ric.indication(node.node_id, pdu)
+    core.flush()
+    assert core.counters["served"] == 32 and not ric.undeliverable
