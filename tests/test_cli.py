@@ -128,3 +128,96 @@ def test_generate_pretrain_adapt_evaluate_chain(capsys, tmp_path):
         cache,
     )
     assert code == 0 and set(json.loads(out)) >= {"lam_only", "sam_only", "input_nmse_db"}
+
+
+@pytest.mark.slow
+def test_export_publish_and_load_back(capsys, tmp_path):
+    """lasco pretrain -> lasco export -> model-store publish -> fetch -> the same model."""
+    import torch
+
+    from lasco.export import model_from_store
+    from lasco.train import load_checkpoint
+    from model_store import ModelStore, TrustedKeys
+    from model_store.cli import main as store_main
+
+    cache, ckpt = str(tmp_path / "cache"), tmp_path / "lam.pt"
+    assert (
+        _run(
+            capsys,
+            "pretrain",
+            "--preset",
+            "tiny",
+            "--regions",
+            "1",
+            "--samples",
+            "20",
+            "--epochs",
+            "1",
+            "--cache",
+            cache,
+            "--out",
+            str(ckpt),
+        )[0]
+        == 0
+    )
+    assert (
+        _run(
+            capsys,
+            "export",
+            "--checkpoint",
+            str(ckpt),
+            "--name",
+            "lam",
+            "--out",
+            str(tmp_path / "draft"),
+        )[0]
+        == 0
+    )
+    code, _, err = _run(capsys, "export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "d2"))
+    assert code == 0
+    sam_ckpt = tmp_path / "sam.pt"
+    assert (
+        _run(
+            capsys,
+            "pretrain",
+            "--preset",
+            "tiny",
+            "--kind",
+            "sam_ref",
+            "--regions",
+            "1",
+            "--samples",
+            "20",
+            "--epochs",
+            "1",
+            "--cache",
+            cache,
+            "--out",
+            str(sam_ckpt),
+        )[0]
+        == 0
+    )
+    code, _, err = _run(
+        capsys, "export", "--checkpoint", str(sam_ckpt), "--out", str(tmp_path / "d3")
+    )
+    assert code == 2 and "needs --lam-artifact" in err
+    assert store_main(["keygen", str(tmp_path / "k")]) == 0
+    assert (
+        store_main(
+            [
+                "--store",
+                str(tmp_path / "store"),
+                "publish",
+                str(tmp_path / "draft"),
+                "--key",
+                str(tmp_path / "k.key"),
+            ]
+        )
+        == 0
+    )
+    store = ModelStore(tmp_path / "store", TrustedKeys([tmp_path / "k.pub"]))
+    art = store.fetch("lam")
+    assert art.manifest["producer"]["commit"] and art.manifest["kind"] == "lam"
+    model, want = model_from_store(art), load_checkpoint(ckpt)[0]
+    x = torch.randn(2, 2, 32, 32)
+    assert torch.equal(model(x), want(x))
