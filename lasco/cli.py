@@ -288,6 +288,7 @@ def _run_study(args: argparse.Namespace) -> int:
         Projection.from_id(lam_manifest["projection_id"]),
         out.with_suffix(".state.json"),
         resume=args.resume,
+        budget_s=None if args.budget_minutes is None else 60 * args.budget_minutes,
         cache=_cache(args),
     )
     meta = {
@@ -452,6 +453,12 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--json", help="write the result JSON (and a PNG beside it)")
     st = exp.add_argument_group("the study preset")
     st.add_argument("--resume", action="store_true", help="skip cells a stopped study finished")
+    st.add_argument(
+        "--budget-minutes",
+        type=float,
+        help="stop starting cells after this long, then write the report "
+        "(0: just report what is done)",
+    )
     st.add_argument("--store", help="model store with 'lam' and 'sam_ref' (default: shipped)")
     st.add_argument("--trusted", action="append", default=[], help="trusted public key")
     ov = exp.add_argument_group("overrides of the preset")

@@ -178,9 +178,14 @@ def run_study(
     resume: bool = False,
     cache: ChannelCache | None = None,
     progress: bool = True,
+    budget_s: float | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run (or finish) the study; returns the report (see ``summarise``)."""
+    """Run (or finish) the study; returns the report (see ``summarise``).
+
+    ``budget_s`` stops starting new cells after that many seconds (0: only report what
+    the state file holds); the rest waits for ``resume``.
+    """
     unknown = [m for m in cfg.methods if m not in METHODS]
     if unknown:
         raise ConfigError(f"unknown methods {unknown}")
@@ -200,6 +205,12 @@ def run_study(
     tensors: dict[str, tuple[SplitTensors, SplitTensors, SplitTensors]] = {}
     t0 = time.perf_counter()
     for i, (key, n, region) in enumerate(todo, 1):
+        if budget_s is not None and time.perf_counter() - t0 >= budget_s:
+            log(
+                f"time budget of {budget_s / 60:.0f} min spent; {len(todo) - i + 1} cells left "
+                "for --resume"
+            )
+            break
         if region not in tensors:
             sp = splits[region]
             tensors[region] = tuple(

@@ -123,7 +123,8 @@ def markdown(report: dict[str, Any], meta: dict[str, Any]) -> str:
                 "-" if tp is None else f"{100 * tp / lam_p:.2f}",
                 _fmt(b1000.get("train_seconds"), ".1f"),
                 _fmt(b1000.get("epochs_to_95"), ".1f"),
-                _fmt((b1000.get("train_flops") or 0) / 1e12, ".3f"),
+                _fmt(b1000["train_flops"] / 1e12 if b1000 else None, ".3f"),
+                f"{b1000.get('regions_done', 0)}/{len(report['target_regions'])}",
             ]
         )
     parts.append(
@@ -137,6 +138,7 @@ def markdown(report: dict[str, Any], meta: dict[str, Any]) -> str:
                 "s/adapt (1000)",
                 "epochs to 95 %",
                 "train TFLOP (1000)",
+                "regions (1000)",
             ],
             rows,
         )
