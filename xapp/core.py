@@ -156,8 +156,7 @@ class CsiXapp:
             n = len(report)
             status, h_hat = res.status[start : start + n], res.h_hat[start : start + n]
             env = self.cell_env.get(report.cell_id, "")
-            slot = self.runtime.proxies.get(env)
-            version = slot.version if slot else None
+            version = res.proxies_used.get(env)  # what this reconstruction really used
             for i in np.flatnonzero(status == RowStatus.OK):
                 entries[f"csi/{report.cell_id}/{int(report.ue_ids[i])}"] = encode_csi_entry(
                     h_hat[i], report.timestamp_ns, env, version
@@ -240,6 +239,13 @@ class CsiXapp:
         if old:
             for cell in old["cells"]:
                 self.cell_env.pop(cell, None)
+            moved = old["environment_id"] != env
+            if moved and not any(
+                p["environment_id"] == old["environment_id"]
+                for i, p in self.policies.items()
+                if i != instance_id
+            ):
+                self.runtime.remove_proxy(old["environment_id"])
         for cell in policy["cells"]:
             self.cell_env[cell] = env
         self.policies[instance_id] = policy

@@ -310,3 +310,16 @@ def test_subscription_failure_is_retried_with_backoff(core):
     assert core.tick(now=now) == []  # backoff of 1 s not over
     retry = core.tick(now=now + 60)
     assert [m[2] for m in retry] == ["gnb-1"] and retry[0][0] == MType.RIC_SUB_REQ
+
+
+def test_update_to_another_environment_unloads_the_old_proxy(core, world):
+    core.handle(
+        MType.A1_POLICY_REQ, a1_request("CREATE", "p", policy_for(world, "101", ["cell-101"]))
+    )
+    body = json.loads(
+        core.handle(
+            MType.A1_POLICY_REQ, a1_request("UPDATE", "p", policy_for(world, "102", ["cell-101"]))
+        )[0][1]
+    )
+    assert body["status"] == "OK"
+    assert set(core.runtime.proxies) == {"102"} and core.cell_env == {"cell-101": "102"}
