@@ -52,10 +52,13 @@ class LocalBackend:
         return f"LocalBackend({str(self.root)!r})"
 
     def names(self) -> list[str]:
+        """Model names: folders holding at least one version (not e.g. trusted_keys/)."""
         if not self.root.is_dir():
             return []
         return sorted(
-            p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")
+            p.name
+            for p in self.root.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and self.versions(p.name)
         )
 
     def versions(self, name: str) -> list[int]:

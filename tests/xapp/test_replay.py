@@ -119,3 +119,48 @@ def test_local_ric_subscribes_serves_and_takes_policies(core, node, world):
         ric.indication(node.node_id, pdu)
     core.flush()
     assert core.counters["served"] == 32 and not ric.undeliverable
+
+
+def test_replay_on_the_embedded_defaults(tmp_path, channel_cache, capsys):
+    """No --config: the shipped LAM and reference SAM from model_store/default."""
+    from model_store import default_store
+
+    lam = default_store().fetch("lam", check_onnx=False).manifest
+    cap = tmp_path / "in.jsonl"
+    assert (
+        ransim_main(
+            [
+                "capture",
+                "--out",
+                str(cap),
+                "--regions",
+                "103",
+                "--indications",
+                "3",
+                "--ues",
+                "4",
+                "--samples",
+                "20",
+                "--projection",
+                lam["projection_id"],
+                "--cache",
+                str(channel_cache.root),
+            ]
+        )
+        == 0
+    )
+    policy = {
+        "environment_id": "103",
+        "cells": ["cell-103"],
+        "mode": "lam-only",
+        "lam_sha256": lam["onnx_sha256"],
+    }
+    with open(cap, "a") as f:
+        write_message(f, MType.A1_POLICY_REQ, a1_request("CREATE", "p-103", policy), None)
+        write_message(f, MType.A1_POLICY_REQ, a1_request("CREATE", "p-x", {"cells": []}), None)
+    out = tmp_path / "out.jsonl"
+    assert xapp_main(["replay", "--input", str(cap), "--output", str(out)]) == 0
+    replies = [json.loads(x) for x in out.read_text().splitlines()]
+    statuses = [json.loads(base64.b64decode(r["payload_b64"]))["status"] for r in replies[:-1]]
+    assert statuses == ["OK", "ERROR"]
+    assert replies[-1]["summary"]["served"] == 12
