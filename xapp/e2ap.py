@@ -65,6 +65,18 @@ def _ie(ie_id: int, name: str, value: object, criticality: str = "reject") -> di
     return {"id": ie_id, "criticality": criticality, "value": (name, value)}
 
 
+def _request_ies(requestor_id: int, instance_id: int, ran_function_id: int) -> list[dict]:
+    """The RICrequestID and RANfunctionID IEs every procedure here starts with."""
+    return [
+        _ie(
+            IE_REQUEST_ID,
+            "RICrequestID",
+            {"ricRequestorID": requestor_id, "ricInstanceID": instance_id},
+        ),
+        _ie(IE_RAN_FUNCTION_ID, "RANfunctionID", ran_function_id),
+    ]
+
+
 def _encode(kind: str, proc: int, name: str, ies: list[dict]) -> bytes:
     with _LOCK:
         _PDU.set_val(
@@ -163,12 +175,7 @@ def encode_subscription_request(
         ],
     }
     ies = [
-        _ie(
-            IE_REQUEST_ID,
-            "RICrequestID",
-            {"ricRequestorID": requestor_id, "ricInstanceID": instance_id},
-        ),
-        _ie(IE_RAN_FUNCTION_ID, "RANfunctionID", ran_function_id),
+        *_request_ies(requestor_id, instance_id, ran_function_id),
         _ie(IE_SUB_DETAILS, "RICsubscriptionDetails", details),
     ]
     return _encode("initiatingMessage", PROC_SUBSCRIPTION, "RICsubscriptionRequest", ies)
@@ -192,12 +199,7 @@ def encode_subscription_response(
     requestor_id: int, instance_id: int, ran_function_id: int, action_ids: tuple[int, ...] = (1,)
 ) -> bytes:
     ies = [
-        _ie(
-            IE_REQUEST_ID,
-            "RICrequestID",
-            {"ricRequestorID": requestor_id, "ricInstanceID": instance_id},
-        ),
-        _ie(IE_RAN_FUNCTION_ID, "RANfunctionID", ran_function_id),
+        *_request_ies(requestor_id, instance_id, ran_function_id),
         _ie(
             IE_ACTIONS_ADMITTED,
             "RICaction-Admitted-List",
@@ -219,12 +221,7 @@ def encode_subscription_failure(
     cause: str = "ran-function-id-invalid",
 ) -> bytes:
     ies = [
-        _ie(
-            IE_REQUEST_ID,
-            "RICrequestID",
-            {"ricRequestorID": requestor_id, "ricInstanceID": instance_id},
-        ),
-        _ie(IE_RAN_FUNCTION_ID, "RANfunctionID", ran_function_id),
+        *_request_ies(requestor_id, instance_id, ran_function_id),
         _ie(IE_CAUSE, "Cause", ("ricRequest", cause), "ignore"),
     ]
     return _encode("unsuccessfulOutcome", PROC_SUBSCRIPTION, "RICsubscriptionFailure", ies)

@@ -1,0 +1,194 @@
+"""The ``lasco`` commands that work with whole experiments and artifacts: ``experiment``
+(the smoke preset and the resumable study), ``export`` and ``bench runtime``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lasco.channels import Catalogue
+from lasco.codec import Projection, parse_ratio
+from lasco.errors import ConfigError
+
+__all__ = ["cmd_bench_runtime", "cmd_experiment", "cmd_export"]
+
+
+def _cache(args: argparse.Namespace):
+    from lasco.channels import ChannelCache
+
+    return ChannelCache(args.cache)
+
+
+def _git_commit() -> str:
+    """The commit of the working tree (``+dirty`` when it has changes), or ``unknown``."""
+    import subprocess
+
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+        ).stdout
+        return head + ("+dirty" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from lasco.errors import ConfigError
+    from lasco.experiment import EXPERIMENT_PRESETS, format_table, run_experiment, write_outputs
+
+    if args.preset == "study":
+        return _run_study(args)
+    if args.preset not in EXPERIMENT_PRESETS:
+        raise ConfigError(
+            f"unknown experiment preset {args.preset!r}; "
+            f"expected one of {', '.join(EXPERIMENT_PRESETS)}"
+        )
+    from dataclasses import replace
+
+    preset = EXPERIMENT_PRESETS[args.preset]
+    overrides = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
+    if "ratio" in overrides:
+        parse_ratio(overrides["ratio"])
+    if "adapt_max_epochs" in overrides:
+        overrides["adapt"] = replace(preset.adapt, max_epochs=overrides.pop("adapt_max_epochs"))
+    preset = replace(preset, **overrides)
+    cat = Catalogue.load(args.catalogue) if args.catalogue else None
+    result = run_experiment(preset, catalogue=cat, cache=_cache(args))
+    print(format_table(result))
+    if args.json:
+        for p in write_outputs(result, args.json):
+            print(f"wrote {p}")
+    return 0
+
+
+_OVERRIDES = (
+    "lam",
+    "sam",
+    "ratio",
+    "samples_per_source",
+    "samples_per_target",
+    "target_train_n",
+    "pretrain_epochs",
+    "sam_pretrain_epochs",
+    "adapt_max_epochs",
+)
+
+
+def _run_study(args: argparse.Namespace) -> int:
+    from lasco.export import model_from_store
+    from lasco.study import StudyConfig, run_study
+    from lasco.study_report import write_study
+    from model_store import ModelStore, TrustedKeys, default_store
+
+    store = ModelStore(args.store, TrustedKeys(args.trusted)) if args.store else default_store()
+    lam_art, ref_art = store.fetch("lam"), store.fetch("sam_ref")
+    lam_manifest, ref_manifest = lam_art.manifest, ref_art.manifest
+    if ref_manifest["lam_sha256"] != lam_manifest["onnx_sha256"]:
+        raise ConfigError("the reference SAM in the store was trained against another LAM")
+    lam, ref = model_from_store(lam_art), model_from_store(ref_art)
+    out = Path(args.json or "reports/adaptation.json")
+    report = run_study(
+        StudyConfig(),
+        lam,
+        ref,
+        Projection.from_id(lam_manifest["projection_id"]),
+        out.with_suffix(".state.json"),
+        resume=args.resume,
+        budget_s=None if args.budget_minutes is None else 60 * args.budget_minutes,
+        cache=_cache(args),
+    )
+    meta = {
+        "lam_preset": lam_manifest["model"]["name"],
+        "sam_preset": ref_manifest["model"]["name"],
+        "projection_id": lam_manifest["projection_id"],
+        "commit": _git_commit(),
+        "lam_version": lam_manifest["version"],
+        "sam_version": ref_manifest["version"],
+        "lam_training": lam_manifest.get("training"),
+        "sam_training": ref_manifest.get("training"),
+    }
+    for p in write_study(report, out, meta):
+        print(f"wrote {p}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from lasco.export import sha256_file, write_artifact
+    from lasco.train import load_checkpoint
+
+    model, kind, meta = load_checkpoint(args.checkpoint)
+    if not meta.get("complete", True):
+        raise ConfigError(f"{args.checkpoint} is from an unfinished pre-training run")
+    lam_sha = None
+    if kind != "lam":
+        if not args.lam_artifact:
+            raise ConfigError(f"a {kind} artifact needs --lam-artifact (the LAM it goes with)")
+        lam_sha = sha256_file(Path(args.lam_artifact) / "model.onnx")
+    training = {k: v for k, v in meta.items() if k not in ("val_curve", "projection_id")}
+    metrics = {"source_test_nmse_db": meta.get("source_test_nmse_db")}
+    manifest = write_artifact(
+        model,
+        args.out,
+        kind=kind,
+        name=args.name or meta.get("preset"),
+        projection_id=meta["projection_id"],
+        training=training,
+        metrics=metrics,
+        lam_sha256=lam_sha,
+    )
+    print(
+        f"{manifest['name']} ({kind}, {manifest['params']:,} parameters) -> {args.out}; "
+        f"ONNX parity {manifest['onnx_parity_max_abs']:.1e}"
+    )
+    return 0
+
+
+def cmd_bench_runtime(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from lasco.bench import format_bench, run_runtime_bench, write_bench
+    from lasco.export import export_onnx, model_from_store
+    from lasco.models import build_model, forward_flops
+
+    if args.lam_preset:
+        lam, ref = build_model(args.lam_preset).eval(), build_model(args.sam_preset).eval()
+        with tempfile.TemporaryDirectory() as tmp:
+            lam_onnx = export_onnx(lam, Path(tmp) / "lam.onnx").read_bytes()
+            ref_onnx = export_onnx(ref, Path(tmp) / "ref.onnx").read_bytes()
+        projection = Projection.from_ratio(args.ratio)
+        source = f"random weights, presets {args.lam_preset} + {args.sam_preset}"
+    else:
+        from model_store import default_store
+
+        store = default_store()
+        lam_art, ref_art = store.fetch("lam"), store.fetch("sam_ref")
+        lam, ref = model_from_store(lam_art), model_from_store(ref_art)
+        lam_onnx, ref_onnx = lam_art.onnx, ref_art.onnx
+        projection = Projection.from_id(lam_art.manifest["projection_id"])
+        source = f"shipped store: lam v{lam_art.version}, sam_ref v{ref_art.version}"
+    quick = dict(batches=(1, 64), ks=(1, 10), min_runs=5, min_seconds=0.2) if args.quick else {}
+    result = run_runtime_bench(
+        lam_onnx,
+        ref_onnx,
+        projection,
+        {"lam": forward_flops(lam.cfg), "sam": forward_flops(ref.cfg)},
+        torch_models={"lam": lam, "ref": ref},
+        threads=args.threads,
+        **quick,
+    )
+    result["models"] = {"source": source, "lam": lam.cfg.to_dict(), "sam": ref.cfg.to_dict()}
+    print(format_bench(result))
+    if args.json:
+        for p in write_bench(result, args.json):
+            print(f"wrote {p}")
+    return 0
