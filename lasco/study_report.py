@@ -259,7 +259,8 @@ def _plots(report: dict[str, Any], folder: Path) -> list[Path]:
         title="Data efficiency",
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     paths.append(folder / "nmse_vs_n.png")
     fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -277,7 +278,8 @@ def _plots(report: dict[str, Any], folder: Path) -> list[Path]:
         title="Convergence at n = 1,000",
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     paths.append(folder / "convergence.png")
     fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
     plt.close(fig)
