@@ -12,8 +12,27 @@ __all__ = ["goals", "write_study"]
 
 
 def _mean(report: dict, method: str, n: str) -> float | None:
+    """The method's mean NMSE at ``n``, only when every target region is done (means over
+    different sets of regions are not comparable); None otherwise."""
+    entry = report["methods"].get(method, {}).get("by_n", {}).get(n)
+    if not entry or entry.get("regions_done", 0) < len(report["target_regions"]):
+        return None
+    return entry["mean_nmse_db"]
+
+
+def _partial_mean(report: dict, method: str, n: str) -> float | None:
+    """The mean over the regions done so far (shown in tables with their count)."""
     entry = report["methods"].get(method, {}).get("by_n", {}).get(n)
     return entry["mean_nmse_db"] if entry else None
+
+
+def _cell(report: dict, method: str, n: str) -> str:
+    """A table cell: the mean NMSE, with ``(k/10 regions)`` while regions are missing."""
+    entry = report["methods"].get(method, {}).get("by_n", {}).get(n)
+    if not entry:
+        return "-"
+    done, total = entry.get("regions_done", 0), len(report["target_regions"])
+    return f"{entry['mean_nmse_db']:.2f}" + ("" if done == total else f" ({done}/{total})")
 
 
 def goals(report: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
@@ -117,8 +136,8 @@ def markdown(report: dict[str, Any], meta: dict[str, Any]) -> str:
         rows.append(
             [
                 k,
-                _fmt(_mean(report, k, "1000")),
-                _fmt(_mean(report, k, "all")),
+                _cell(report, k, "1000"),
+                _cell(report, k, "all"),
                 "-" if tp is None else f"{tp:,}",
                 "-" if tp is None else f"{100 * tp / lam_p:.2f}",
                 _fmt(b1000.get("train_seconds"), ".1f"),
@@ -157,7 +176,7 @@ def markdown(report: dict[str, Any], meta: dict[str, Any]) -> str:
     parts.append(
         _table(
             ["method", *[f"n={n}" for n in ns]],
-            [[k, *[_fmt(_mean(report, k, n)) for n in ns]] for k in m],
+            [[k, *[_cell(report, k, n) for n in ns]] for k in m],
         )
     )
     regions = report["target_regions"]

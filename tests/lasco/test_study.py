@@ -129,7 +129,13 @@ def test_writes_json_markdown_and_figures(tiny, tmp_path):
 
 def test_goals_are_judged_from_the_numbers():
     def entry(v, secs=1.0):
-        return {"mean_nmse_db": v, "train_seconds": secs, "nmse_db": {"101": v}, "n": 1000}
+        return {
+            "mean_nmse_db": v,
+            "train_seconds": secs,
+            "nmse_db": {"101": v},
+            "n": 1000,
+            "regions_done": 1,
+        }
 
     report = {
         "lam_params": 1000,
@@ -151,3 +157,27 @@ def test_goals_are_judged_from_the_numbers():
     report["methods"]["lam_finetune"]["by_n"]["1000"]["mean_nmse_db"] = -9.5
     judged = {g: ok for g, ok, _ in goals(report)}
     assert not judged["E-LASCO with 1,000 samples beats every other method with 1,000 samples"]
+
+
+def test_goals_wait_for_every_region():
+    """Means over different sets of regions are not compared: a goal stays pending."""
+
+    def entry(v, done):
+        return {
+            "mean_nmse_db": v,
+            "train_seconds": 1.0,
+            "nmse_db": {"101": v},
+            "n": 1000,
+            "regions_done": done,
+        }
+
+    report = {
+        "lam_params": 1000,
+        "target_regions": ["101", "102"],
+        "methods": {
+            "lam_only": {"trainable_params": 0, "by_n": {"1000": entry(-5.0, 2)}},
+            "e_lasco": {"trainable_params": 10, "by_n": {"1000": entry(-9.0, 1)}},
+        },
+    }
+    judged = {g: ok for g, ok, _ in goals(report)}
+    assert judged["E-LASCO with 1,000 samples beats every other method"] is None
