@@ -15,14 +15,13 @@ import sys
 
 from lasco.channels import (
     Catalogue,
-    ChannelCache,
     load_region,
     paper_catalogue,
     parse_region_list,
     split_region,
     to_real,
 )
-from lasco.cli_tools import _git_commit, cmd_bench_runtime, cmd_experiment, cmd_export
+from lasco.cli_tools import _cache, _git_commit, cmd_bench_runtime, cmd_experiment, cmd_export
 from lasco.codec import Projection, parse_ratio
 from lasco.errors import ConfigError, LascoError
 
@@ -33,10 +32,6 @@ log = logging.getLogger("lasco")
 
 def _catalogue(args: argparse.Namespace) -> Catalogue:
     return Catalogue.load(args.catalogue) if args.catalogue else paper_catalogue()
-
-
-def _cache(args: argparse.Namespace) -> ChannelCache:
-    return ChannelCache(args.cache)
 
 
 def _region_data(args, cat: Catalogue, regions: list[str]):

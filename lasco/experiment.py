@@ -25,7 +25,15 @@ from lasco.codec import Projection, parse_ratio
 from lasco.collab import METHODS, ELasco, build_method
 from lasco.errors import CatalogueError, ConfigError
 from lasco.models import build_model, count_params, get_preset
-from lasco.train import AdaptConfig, PretrainConfig, SplitTensors, adapt, predict, pretrain
+from lasco.train import (
+    AdaptConfig,
+    PretrainConfig,
+    SplitTensors,
+    adapt,
+    evaluate,
+    predict,
+    pretrain,
+)
 
 __all__ = ["EXPERIMENT_PRESETS", "ExperimentPreset", "format_table", "run_experiment"]
 
@@ -82,15 +90,6 @@ def _regions(cat: Catalogue, preset: ExperimentPreset, from_file: bool) -> tuple
 
 def _pool(splits: list, part: str, proj: Projection) -> tuple[np.ndarray, np.ndarray]:
     return _xy(np.concatenate([getattr(s, part) for s in splits]), proj)
-
-
-def _evaluate(method, data: SplitTensors) -> tuple[float, float]:
-    method.eval()
-    with torch.no_grad():
-        dev = next(iter(method.parameters()), torch.empty(0)).device
-        h_hat = method(data.x.to(dev), data.base.to(dev), data.ref.to(dev)).cpu().numpy()
-    y = data.y.numpy()
-    return metrics.nmse_db(h_hat, y), metrics.gcs(h_hat, y)
 
 
 def run_experiment(
@@ -166,7 +165,7 @@ def run_experiment(
                 rec["train_seconds_by_region"][env_id] = round(fit.seconds, 3)
                 rec["epochs_by_region"][env_id] = fit.epochs
                 rec["val_curve"][env_id] = [round(v, 4) for v in fit.val_nmse_db]
-            nmse_db, gcs = _evaluate(method, te)
+            nmse_db, gcs = evaluate(method, te)
             rec["nmse_db"][env_id], rec["gcs"][env_id] = round(nmse_db, 4), round(gcs, 5)
             rec["trainable_params"] = method.trainable_params() if METHODS[key].trains else 0
             if isinstance(method, ELasco):

@@ -23,16 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from lasco import metrics
 from lasco.channels import ChannelCache, load_region, paper_catalogue, split_region, to_real
 from lasco.channels.store import atomic_write_bytes
 from lasco.codec import Projection
 from lasco.collab import METHODS, BaselineA, Collab, ELasco, SamFinetune, build_method
 from lasco.errors import ConfigError
 from lasco.models import CsiRefiner, count_params, forward_flops
-from lasco.train import AdaptConfig, FitResult, SplitTensors, adapt
+from lasco.train import AdaptConfig, FitResult, SplitTensors, adapt, evaluate
 
 __all__ = ["StudyConfig", "epochs_to_fraction", "run_study", "training_flops"]
 
@@ -116,22 +114,6 @@ class _State:
         atomic_write_bytes(self.path, lambda f: f.write(blob))
 
 
-def _evaluate(method: Collab, data: SplitTensors) -> tuple[float, float]:
-    method.eval()
-    dev = next(iter(method.parameters()), torch.empty(0)).device
-    with torch.no_grad():
-        out = [
-            method(
-                data.x[i : i + 512].to(dev),
-                data.base[i : i + 512].to(dev),
-                data.ref[i : i + 512].to(dev),
-            ).cpu()
-            for i in range(0, len(data), 512)
-        ]
-    h_hat, y = torch.cat(out).numpy(), data.y.numpy()
-    return metrics.nmse_db(h_hat, y), metrics.gcs(h_hat, y)
-
-
 def _run_cell(
     method: Collab,
     lam,
@@ -157,7 +139,7 @@ def _run_cell(
             val_curve=[round(v, 4) for v in fit.val_nmse_db],
             train_flops=training_flops(method, lam, ref, len(tr), fit, len(va)),
         )
-    nmse_db, gcs = _evaluate(method, te)
+    nmse_db, gcs = evaluate(method, te)
     cell.update(
         nmse_db=round(nmse_db, 4),
         gcs=round(gcs, 5),

@@ -43,6 +43,7 @@ __all__ = [
     "adapt",
     "atomic_torch_save",
     "default_device",
+    "evaluate",
     "load_checkpoint",
     "predict",
     "pretrain",
@@ -294,6 +295,25 @@ def atomic_torch_save(path: str | Path, obj: dict) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def evaluate(method: Collab, data: SplitTensors, batch: int = 512) -> tuple[float, float]:
+    """Test NMSE (dB) and GCS of a method on a split, in eval mode, in batches."""
+    from lasco import metrics
+
+    method.eval()
+    dev = next(iter(method.parameters()), torch.empty(0)).device
+    with torch.no_grad():
+        out = [
+            method(
+                data.x[i : i + batch].to(dev),
+                data.base[i : i + batch].to(dev),
+                data.ref[i : i + batch].to(dev),
+            ).cpu()
+            for i in range(0, len(data), batch)
+        ]
+    h_hat, y = torch.cat(out).numpy(), data.y.numpy()
+    return metrics.nmse_db(h_hat, y), metrics.gcs(h_hat, y)
 
 
 def save_checkpoint(path: str | Path, model: CsiRefiner, kind: str, meta: dict) -> None:
