@@ -251,6 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", required=True, help="artifact folder to write")
     ex.add_argument("--name", help="artifact name (default: the model preset)")
     ex.add_argument("--lam-artifact", help="for a SAM: the LAM artifact it was trained with")
+    ex.add_argument(
+        "--graph",
+        choices=("fused", "standard"),
+        default="fused",
+        help="ONNX graph: ONNX Runtime's fused transformer operators (default, for serving) "
+        "or torch.onnx's standard operators (other ONNX engines)",
+    )
     ex.set_defaults(func=cmd_export)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(

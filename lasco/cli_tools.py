@@ -145,6 +145,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         training=training,
         metrics=metrics,
         lam_sha256=lam_sha,
+        graph=args.graph,
     )
     print(
         f"{manifest['name']} ({kind}, {manifest['params']:,} parameters) -> {args.out}; "

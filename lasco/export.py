@@ -30,6 +30,7 @@ from lasco.train import load_checkpoint, save_checkpoint
 
 __all__ = [
     "ARTIFACT_FILES",
+    "GRAPHS",
     "export_onnx",
     "load_artifact",
     "model_from_store",
@@ -51,10 +52,28 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def export_onnx(model: CsiRefiner, path: str | Path) -> Path:
-    """Export ``model`` to ONNX (opset 17) with a dynamic batch axis."""
+GRAPHS = ("fused", "standard")
+
+
+def export_onnx(model: CsiRefiner, path: str | Path, graph: str = "fused") -> Path:
+    """Export ``model`` to ONNX (opset 17) with a dynamic batch axis.
+
+    ``graph="fused"`` (the default, for serving) writes the network with ONNX Runtime's
+    fused transformer operators (``lasco.onnx_graph``); ``"standard"`` is
+    ``torch.onnx.export``'s graph of standard operators, for other ONNX engines.
+    """
+    if graph not in GRAPHS:
+        raise DataError(f"ONNX graph {graph!r} is not one of {GRAPHS}")
     path = Path(path)
     model = model.eval().cpu()
+    if graph == "fused":
+        import onnx
+
+        from lasco.onnx_graph import fused_refiner_graph
+
+        weights = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+        onnx.save(fused_refiner_graph(model.cfg.to_dict(), weights), str(path))
+        return path
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on the shape check
         torch.onnx.export(
@@ -94,6 +113,7 @@ def write_artifact(
     parity_inputs: np.ndarray | None = None,
     environment_id: str | None = None,
     alpha: float | None = None,
+    graph: str = "fused",
 ) -> dict[str, Any]:
     """Write an unsigned artifact folder (a draft for ``ModelStore.publish``, which sets the
     version, the file hashes and the signature) atomically; returns the draft manifest.
@@ -104,7 +124,7 @@ def write_artifact(
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
-        onnx_path = export_onnx(model, tmp / "model.onnx")
+        onnx_path = export_onnx(model, tmp / "model.onnx", graph)
         x = (
             parity_inputs
             if parity_inputs is not None
@@ -134,6 +154,7 @@ def write_artifact(
             "training": training,
             "metrics": metrics,
             "onnx_parity_max_abs": err,
+            "onnx_graph": graph,
             "files": {f: sha256_file(tmp / f) for f in ("model.onnx", "model.pt")},
         }
         manifest["onnx_sha256"] = manifest["files"]["model.onnx"]

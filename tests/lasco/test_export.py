@@ -7,25 +7,68 @@ import torch
 from lasco.channels import load_region, paper_catalogue, to_real
 from lasco.codec import Projection
 from lasco.errors import DataError
-from lasco.export import export_onnx, load_artifact, onnx_parity, write_artifact
-from lasco.models import build_model
+from lasco.export import GRAPHS, export_onnx, load_artifact, onnx_parity, write_artifact
+from lasco.models import ModelConfig, build_model
 
 
-@pytest.mark.parametrize("preset", ["tiny", "sam", "lam-mini"])
-def test_onnx_parity_on_random_inputs_and_batch_sizes(tmp_path, preset):
-    torch.manual_seed(0)
-    model = build_model(preset).eval()
-    path = export_onnx(model, tmp_path / "m.onnx")
+def _scrambled(preset, residual=None, seed=0):
+    """A model whose every parameter (LayerNorm gains and biases included) is random, so
+    that a graph which mixed up two norms or dropped a bias would not match torch."""
+    torch.manual_seed(seed)
+    model = build_model(preset, residual=residual).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name and name.endswith("weight"):
+                p.copy_(1 + 0.3 * torch.randn_like(p))
+            else:
+                p.add_(0.05 * torch.randn_like(p))
+    return model
+
+
+@pytest.mark.parametrize("graph", GRAPHS)
+@pytest.mark.parametrize(
+    ("preset", "residual"),
+    [("tiny", None), ("sam", None), ("lam-mini", None), ("sam-mini", False), ("tiny", False)],
+)
+def test_onnx_parity_on_random_inputs_and_batch_sizes(tmp_path, preset, residual, graph):
+    model = _scrambled(preset, residual)
+    path = export_onnx(model, tmp_path / "m.onnx", graph)
     for batch in (1, 7, 64):  # dynamic batch axis
         x = np.random.default_rng(batch).standard_normal((batch, 2, 32, 32)).astype(np.float32)
         assert onnx_parity(model, path, x) <= 1e-4
 
 
-def test_onnx_parity_on_real_channels(tmp_path, channel_cache):
+def test_a_zero_layer_refiner_exports_too(tmp_path):
+    model = build_model(ModelConfig("flat", 0, 16, 16, 1, pre_norm=True)).eval()
+    x = np.random.default_rng(0).standard_normal((3, 2, 32, 32)).astype(np.float32)
+    assert onnx_parity(model, export_onnx(model, tmp_path / "m.onnx"), x) <= 1e-4
+
+
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_onnx_parity_on_real_channels(tmp_path, channel_cache, graph):
     h = to_real(load_region(paper_catalogue().get("102"), 32, channel_cache))
     x = Projection.from_ratio("1/4").roundtrip(h)
-    model = build_model("sam").eval()
-    assert onnx_parity(model, export_onnx(model, tmp_path / "m.onnx"), x) <= 1e-4
+    model = _scrambled("sam")
+    assert onnx_parity(model, export_onnx(model, tmp_path / "m.onnx", graph), x) <= 1e-4
+
+
+def test_the_fused_graph_uses_ort_fused_operators_and_the_standard_one_does_not(tmp_path):
+    import onnx
+
+    model = build_model("lam-mini").eval()
+    ops = {}
+    for graph in GRAPHS:
+        proto = onnx.load(str(export_onnx(model, tmp_path / f"{graph}.onnx", graph)))
+        ops[graph] = [(n.domain, n.op_type) for n in proto.graph.node]
+    fused = ops["fused"]
+    layers = model.cfg.n_layers
+    assert fused.count(("com.microsoft", "Attention")) == layers
+    assert fused.count(("com.microsoft", "BiasGelu")) == layers
+    assert fused.count(("com.microsoft", "SkipLayerNormalization")) == 2 * layers
+    assert not [op for domain, op in ops["standard"] if domain not in ("", "ai.onnx")]
+    assert len(fused) < len(ops["standard"]) / 4
+    with pytest.raises(DataError, match="not one of"):
+        export_onnx(model, tmp_path / "x.onnx", "tensorrt")
 
 
 def test_artifact_roundtrip_and_tamper_detection(tmp_path):

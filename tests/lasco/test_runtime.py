@@ -10,7 +10,7 @@ from lasco.codec import Projection
 from lasco.errors import ConfigError
 from lasco.export import export_onnx
 from lasco.models import build_model
-from lasco.runtime import IncompatibleProxy, LascoRuntime, RowStatus
+from lasco.runtime import IncompatibleProxy, LascoRuntime, RowStatus, plan_chunks
 
 PROJ = Projection.from_ratio("1/4", seed=0)
 
@@ -31,9 +31,12 @@ def models(tmp_path_factory):
     return ms, onnx
 
 
-@pytest.fixture()
-def rt(models):
-    return LascoRuntime(models[1]["lam"], models[1]["ref"], PROJ, threads=1)
+@pytest.fixture(params=[1, 3], ids=["1-worker", "3-workers"])
+def rt(models, request):
+    """Inline (one worker) and spread over a pool (three: chunks, proxies in parallel)."""
+    runtime = LascoRuntime(models[1]["lam"], models[1]["ref"], PROJ, threads=request.param)
+    yield runtime
+    runtime.close()
 
 
 def _add(rt, env, onnx, **kw):
@@ -177,3 +180,26 @@ def test_a_refused_proxy_in_a_batch_installs_none(rt, models):
     with pytest.raises(IncompatibleProxy):
         rt.set_proxies({"a": dict(kw, onnx=models[1]["p1"]), "b": dict(kw, onnx=b"junk")})
     assert dict(rt.proxies) == {}
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, 8])
+def test_plan_chunks_covers_every_row_once_and_balances(workers):
+    rows = [64, 64, 0, 7, 6, 1, 6]  # LAM, reference, an empty job, proxies
+    costs = [n * c for n, c in zip(rows, [8.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], strict=True)]
+    bins = plan_chunks(costs, rows, workers)
+    assert 1 <= len(bins) <= workers
+    seen = {j: np.zeros(n, int) for j, n in enumerate(rows)}
+    for pieces in bins:
+        for j, lo, hi in pieces:
+            assert 0 <= lo < hi <= rows[j]
+            seen[j][lo:hi] += 1
+    assert all((v == 1).all() for v in seen.values())
+    load = [sum(costs[j] * (hi - lo) / rows[j] for j, lo, hi in b) for b in bins]
+    if workers > 1:  # the dearest job is cut, so no bin holds much more than its share
+        assert max(load) <= sum(costs) / workers + max(costs) / len(bins) / 2
+    else:
+        assert len(bins) == 1
+
+
+def test_plan_chunks_with_nothing_to_do():
+    assert plan_chunks([0.0, 0.0], [0, 0], 4) == []
