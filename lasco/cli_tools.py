@@ -146,6 +146,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         metrics=metrics,
         lam_sha256=lam_sha,
         graph=args.graph,
+        export_commit=_git_commit(),
     )
     print(
         f"{manifest['name']} ({kind}, {manifest['params']:,} parameters) -> {args.out}; "

@@ -114,6 +114,7 @@ def write_artifact(
     environment_id: str | None = None,
     alpha: float | None = None,
     graph: str = "fused",
+    export_commit: str | None = None,
 ) -> dict[str, Any]:
     """Write an unsigned artifact folder (a draft for ``ModelStore.publish``, which sets the
     version, the file hashes and the signature) atomically; returns the draft manifest.
@@ -142,6 +143,7 @@ def write_artifact(
                 "commit": str(training.get("commit", "unknown")),
                 "config": {k: v for k, v in training.items() if k != "commit"},
                 "catalogue_hash": training.get("catalogue_hash"),
+                "export_commit": export_commit,
             },
             "environment_id": environment_id,
             "alpha": alpha,
