@@ -432,46 +432,48 @@ class LascoRuntime:
         if len(ok):
             x = self.decode(s[ok])
             groups = {e: np.flatnonzero(env[ok] == e) for e in set(env[ok]) if e in proxies}
+            # The rows with a proxy, grouped by environment: the reference SAM runs over all
+            # of them and each proxy over its slice (views, no copies).
             rows = np.concatenate(list(groups.values())) if groups else np.zeros(0, np.int64)
-            x_ref = x[rows]
-            jobs = [(self._lam, x, self._lam_cost), (self._ref, x_ref, self._ref_cost)]
-            jobs += [(proxies[e].session, x[idx], proxies[e].cost) for e, idx in groups.items()]
-            base, ref_rows, *pxys = self._run_all(jobs)
-            out[ok] = base
-            ref = np.empty_like(base)
-            ref[rows] = ref_rows
-            for (e, idx), pxy in zip(groups.items(), pxys, strict=True):
-                slot = proxies[e]
-                if slot.mode == "lasco":
-                    out[ok[idx]] = base[idx] + (pxy - ref[idx])
-                else:
-                    out[ok[idx]] = pxy + slot.alpha * (base[idx] - ref[idx])
+            x_pxy = x[rows]
+            base, ref, pxy = np.empty_like(x), np.empty_like(x_pxy), np.empty_like(x_pxy)
+            alpha = np.empty(len(rows), np.float32)
+            jobs = [(self._lam, x, base, self._lam_cost), (self._ref, x_pxy, ref, self._ref_cost)]
+            start = 0
+            for e, idx in groups.items():
+                slot, end = proxies[e], start + len(idx)
+                jobs.append((slot.session, x_pxy[start:end], pxy[start:end], slot.cost))
+                # LASCO, f_base + (f_pxy - f_ref), is E-LASCO with alpha = 1.
+                alpha[start:end] = 1.0 if slot.mode == "lasco" else slot.alpha
                 used[e] = slot.version
+                start = end
+            self._run_all(jobs)
+            out[ok] = base
+            if len(rows):
+                out[ok[rows]] = pxy + alpha[:, None, None, None] * (base[rows] - ref)
         return Reconstruction(out, status, used)
 
     def _run_all(
-        self, jobs: Sequence[tuple[ort.InferenceSession, np.ndarray, float]]
-    ) -> list[np.ndarray]:
-        """Run ``(session, rows, cost per row)`` jobs over the workers; their outputs."""
-        outs = [np.empty_like(x) for _, x, _ in jobs]
+        self, jobs: Sequence[tuple[ort.InferenceSession, np.ndarray, np.ndarray, float]]
+    ) -> None:
+        """Run ``(session, input rows, output rows, cost per row)`` jobs over the workers."""
         bins = plan_chunks(
-            [len(x) * c for _, x, c in jobs], [len(x) for _, x, _ in jobs], self.workers
+            [len(x) * c for _, x, _, c in jobs], [len(x) for _, x, _, _ in jobs], self.workers
         )
 
         def work(pieces: list[tuple[int, int, int]]) -> None:
             for j, lo, hi in pieces:
-                sess, x, _ = jobs[j]
-                outs[j][lo:hi] = self._run(sess, x[lo:hi])
+                sess, x, y, _ = jobs[j]
+                y[lo:hi] = self._run(sess, x[lo:hi])
 
         if self._pool is None or len(bins) == 1:
             for pieces in bins:
                 work(pieces)
-            return outs
+            return
         futures = [self._pool.submit(work, pieces) for pieces in bins[1:]]
         work(bins[0])
         for f in futures:
             f.result()
-        return outs
 
     def warm_up(self, batch: int = 8) -> float:
         """Run every session once; returns the seconds it took."""

@@ -53,7 +53,7 @@ def test_mixed_environments_match_the_torch_formulas(rt, models):
     rng = np.random.default_rng(0)
     s = rng.standard_normal((9, PROJ.m)).astype(np.float32)
     env = ["a", "b", "c"] * 3
-    _add(rt, "a", models[1]["p1"], mode="lasco")
+    _add(rt, "a", models[1]["p1"], mode="lasco", alpha=0.7)  # LASCO ignores alpha
     _add(rt, "b", models[1]["p2"], mode="e-lasco", alpha=0.3)
     res = rt.reconstruct(s, env)
     assert res.ok.all() and res.h_hat.shape == (9, 2, 32, 32) and res.h_hat.dtype == np.float32
