@@ -21,7 +21,14 @@ from lasco.channels import (
     split_region,
     to_real,
 )
-from lasco.cli_tools import _cache, _git_commit, cmd_bench_runtime, cmd_experiment, cmd_export
+from lasco.cli_tools import (
+    _cache,
+    _git_commit,
+    cmd_bench_adapt,
+    cmd_bench_runtime,
+    cmd_experiment,
+    cmd_export,
+)
 from lasco.codec import Projection, parse_ratio
 from lasco.errors import ConfigError, LascoError
 
@@ -266,11 +273,24 @@ def build_parser() -> argparse.ArgumentParser:
     br = bench.add_parser("runtime", help="LascoRuntime throughput, latency, memory")
     br.add_argument("--json", help="write the records here (and a PNG beside it)")
     br.add_argument("--quick", action="store_true", help="a subset, in under a minute")
-    br.add_argument("--threads", type=int, help="ORT intra-op threads (default: all cores)")
+    br.add_argument(
+        "--threads", type=int, help="runtime workers (default: all cores); sessions use one"
+    )
     br.add_argument("--lam-preset", help="benchmark random-weight models of this LAM preset")
     br.add_argument("--sam-preset", default="sam", help="with --lam-preset: the SAM preset")
     br.add_argument("--ratio", default="1/4", help="with --lam-preset: compression ratio")
     br.set_defaults(func=cmd_bench_runtime)
+    ba = bench.add_parser(
+        "adapt", help="seconds per adaptation epoch of every method, back to back in one run"
+    )
+    ba.add_argument("--json", help="write the result here (the study report reads it)")
+    ba.add_argument("--region", default="101", help="target region (default 101)")
+    ba.add_argument("--n", type=int, default=1000, help="training samples (default 1000)")
+    ba.add_argument("--epochs", type=int, default=3, help="timed epochs per method (default 3)")
+    ba.add_argument("--cache", help="channel cache folder")
+    ba.add_argument("--store", help="model store with 'lam' and 'sam_ref' (default: shipped)")
+    ba.add_argument("--trusted", action="append", default=[], help="trusted public key")
+    ba.set_defaults(func=cmd_bench_adapt)
 
     exp = sub.add_parser("experiment", help="the whole chain: pretrain, adapt every method")
     exp.add_argument("--preset", default="smoke")

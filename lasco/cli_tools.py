@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from lasco.channels import Catalogue
@@ -84,10 +85,10 @@ _OVERRIDES = (
 )
 
 
-def _run_study(args: argparse.Namespace) -> int:
+def _store_models(args: argparse.Namespace):
+    """The LAM and reference SAM (torch) of ``--store`` (default: the shipped store), and
+    their manifests."""
     from lasco.export import model_from_store
-    from lasco.study import StudyConfig, run_study
-    from lasco.study_report import write_study
     from model_store import ModelStore, TrustedKeys, default_store
 
     store = ModelStore(args.store, TrustedKeys(args.trusted)) if args.store else default_store()
@@ -95,7 +96,37 @@ def _run_study(args: argparse.Namespace) -> int:
     lam_manifest, ref_manifest = lam_art.manifest, ref_art.manifest
     if ref_manifest["lam_sha256"] != lam_manifest["onnx_sha256"]:
         raise ConfigError("the reference SAM in the store was trained against another LAM")
-    lam, ref = model_from_store(lam_art), model_from_store(ref_art)
+    return model_from_store(lam_art), model_from_store(ref_art), lam_manifest, ref_manifest
+
+
+def cmd_bench_adapt(args: argparse.Namespace) -> int:
+    from lasco.study import time_epochs
+
+    lam, ref, lam_manifest, _ = _store_models(args)
+    print(f"seconds per adaptation epoch, n = {args.n} samples of region {args.region}:")
+    result = time_epochs(
+        lam,
+        ref,
+        Projection.from_id(lam_manifest["projection_id"]),
+        region=args.region,
+        n=args.n,
+        epochs=args.epochs,
+        cache=_cache(args),
+    )
+    result["commit"] = _git_commit()
+    result["lam_version"] = lam_manifest["version"]
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _run_study(args: argparse.Namespace) -> int:
+    from lasco.study import StudyConfig, run_study
+    from lasco.study_report import write_study
+
+    lam, ref, lam_manifest, ref_manifest = _store_models(args)
     out = Path(args.json or "reports/adaptation.json")
     report = run_study(
         StudyConfig(),
@@ -117,6 +148,9 @@ def _run_study(args: argparse.Namespace) -> int:
         "lam_training": lam_manifest.get("training"),
         "sam_training": ref_manifest.get("training"),
     }
+    timing = out.with_name("bench_adapt.json")  # `lasco bench adapt --json` beside it
+    if timing.is_file():
+        report["adapt_timing"] = json.loads(timing.read_text())
     for p in write_study(report, out, meta):
         print(f"wrote {p}")
     return 0

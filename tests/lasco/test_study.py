@@ -6,9 +6,9 @@ import torch
 from lasco.channels import ChannelCache
 from lasco.codec import Projection
 from lasco.errors import ConfigError
-from lasco.models import build_model
-from lasco.study import StudyConfig, epochs_to_fraction, run_study
-from lasco.study_report import goals, write_study
+from lasco.models import build_model, forward_flops
+from lasco.study import StudyConfig, epochs_to_fraction, run_study, time_epochs
+from lasco.study_report import goals, quiet_seconds, write_study
 from lasco.train import AdaptConfig
 
 
@@ -157,6 +157,72 @@ def test_goals_are_judged_from_the_numbers():
     report["methods"]["lam_finetune"]["by_n"]["1000"]["mean_nmse_db"] = -9.5
     judged = {g: ok for g, ok, _ in goals(report)}
     assert not judged["E-LASCO with 1,000 samples beats every other method with 1,000 samples"]
+
+
+def test_the_time_goal_uses_the_quiet_machine_estimate_when_there_is_one():
+    """The study's seconds say E-LASCO took 1/20 of the time; epochs x the per-epoch
+    times of a back-to-back run say 1/4: the goal follows the latter."""
+
+    def entry(secs, epochs):
+        return {
+            "mean_nmse_db": -9.0,
+            "train_seconds": secs,
+            "epochs": epochs,
+            "n": 1000,
+            "nmse_db": {"101": -9.0},
+            "regions_done": 1,
+        }
+
+    report = {
+        "lam_params": 1000,
+        "target_regions": ["101"],
+        "methods": {
+            "e_lasco": {"trainable_params": 10, "by_n": {"1000": entry(5.0, 50)}},
+            "lam_finetune": {"trainable_params": 1000, "by_n": {"1000": entry(100.0, 20)}},
+        },
+    }
+    goal = "adaptation at most 1/10 of full LAM fine-tuning in wall time"
+    assert {g: ok for g, ok, _ in goals(report)}[goal] is True
+    report["adapt_timing"] = {
+        "region": "101",
+        "n": 1000,
+        "epochs": 3,
+        "methods": {
+            "e_lasco": {"seconds_per_epoch": 0.5},
+            "lam_finetune": {"seconds_per_epoch": 5.0},
+        },
+    }
+    assert (
+        quiet_seconds(report, "e_lasco") == 25.0 and quiet_seconds(report, "lam_finetune") == 100.0
+    )
+    judged = {g: (ok, ev) for g, ok, ev in goals(report)}
+    assert judged[goal][0] is False and "ratio 4.0x" in judged[goal][1]
+    report["adapt_timing"]["n"] = 300  # timed at another n: not used
+    assert quiet_seconds(report, "e_lasco") is None
+
+
+def test_time_epochs_times_every_training_method(tiny):
+    cfg, lam, ref, cache = tiny[:4]
+    logs: list[str] = []
+    out = time_epochs(
+        lam,
+        ref,
+        Projection.from_ratio("1/4"),
+        n=8,
+        epochs=1,
+        samples_per_target=40,
+        methods=("lasco", "lam_finetune"),
+        cache=cache,
+        log=logs.append,
+    )
+    assert set(out["methods"]) == {"lasco", "lam_finetune"} and len(logs) == 2
+    for rec in out["methods"].values():
+        assert rec["seconds_per_epoch"] > 0 and rec["train_flops_per_epoch"] > 0
+    assert out["methods"]["lam_finetune"]["time_over_lam_finetune"] == 1.0
+    # per epoch: forward + backward (3 forwards) of the proxy over the 8 training samples
+    # and a forward over the 4 validation samples; the one-off LAM outputs are not in it
+    f_ref = forward_flops(ref.cfg)
+    assert out["methods"]["lasco"]["train_flops_per_epoch"] == f_ref * (3 * 8 + 4)
 
 
 def test_goals_wait_for_every_region():
