@@ -40,7 +40,10 @@ def build_core(
         trusted = TrustedKeys.from_folder(DEFAULT_TRUSTED_KEYS)
     store = ModelStore(settings.store_uri or DEFAULT_STORE, trusted)
     runtime = LascoRuntime.from_store(
-        store, lam=settings.lam_name, sam_ref=settings.sam_ref_name, threads=threads
+        store,
+        lam=settings.lam_name,
+        sam_ref=settings.sam_ref_name,
+        threads=threads or settings.runtime_workers,
     )
     if telemetry is None:
         if settings.influx_url:

@@ -30,6 +30,8 @@ class Settings:
     sdl_namespace: where reconstructed CSI goes.
     max_payload_bytes, max_ues_per_report: limits on one indication.
     ran_function_id: the RAN function id of E2SM-CSI on the E2 nodes.
+    runtime_workers: threads LascoRuntime spreads a batch's model runs over (None: the
+        cores the process may use; in a pod, set the CPU limit, which affinity does not show).
     """
 
     xapp_name: str = "csi-xapp"
@@ -53,13 +55,14 @@ class Settings:
     max_payload_bytes: int = 4 * 1024 * 1024
     max_ues_per_report: int = 1024
     ran_function_id: int = 7
+    runtime_workers: int | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_controls(cls, controls: dict[str, Any], env: dict[str, str] | None = None) -> Settings:
         """Validate ``controls`` against schemas/xapp-controls.json, then apply env overrides:
         ``LASCO_STORE_URI``, ``LASCO_TRUSTED_KEYS`` (comma-separated), ``INFLUX_URL``,
-        ``INFLUX_TOKEN``, ``XAPP_NAME``."""
+        ``INFLUX_TOKEN``, ``XAPP_NAME``, ``LASCO_RUNTIME_WORKERS``."""
         validate("xapp-controls", controls)
         env = dict(os.environ if env is None else env)
         mb, store, tel = (controls.get(k, {}) for k in ("micro_batch", "store", "telemetry"))
@@ -88,4 +91,15 @@ class Settings:
             sdl_namespace=controls.get("sdl_namespace", "lasco-csi"),
             max_payload_bytes=controls.get("max_payload_bytes", 4 * 1024 * 1024),
             max_ues_per_report=controls.get("max_ues_per_report", 1024),
+            runtime_workers=_workers(env.get("LASCO_RUNTIME_WORKERS"))
+            or controls.get("runtime_workers"),
         )
+
+
+def _workers(value: str | None) -> int | None:
+    """``LASCO_RUNTIME_WORKERS``: a positive integer, or unset/empty."""
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"LASCO_RUNTIME_WORKERS={value!r} is not a positive integer")
+    return int(value)
