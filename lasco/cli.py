@@ -161,7 +161,12 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         method,
         tr,
         va,
-        AdaptConfig(lr=args.lr, max_epochs=args.max_epochs, patience=args.patience),
+        AdaptConfig(
+            lr=args.lr,
+            batch_size=args.batch_size,
+            max_epochs=args.max_epochs,
+            patience=args.patience,
+        ),
         desc=args.method,
     )
     with torch.no_grad():
@@ -249,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "adapt":
             sp.add_argument("--method", default="e_lasco")
             sp.add_argument("--lr", type=float, default=1e-3)
+            sp.add_argument("--batch-size", type=int, default=64)
             sp.add_argument("--max-epochs", type=int, default=100)
             sp.add_argument("--patience", type=int, default=20)
             sp.add_argument("--out", help="write the adapted method's state here")
