@@ -160,6 +160,7 @@ def markdown(report: dict[str, Any], meta: dict[str, Any]) -> str:
             [
                 k,
                 _cell(report, k, "1000"),
+                _fmt(b1000.get("mean_gcs"), ".3f"),
                 _cell(report, k, "all"),
                 "-" if tp is None else f"{tp:,}",
                 "-" if tp is None else f"{100 * tp / lam_p:.2f}",
@@ -175,6 +176,7 @@ def markdown(report: dict[str, Any], meta: dict[str, Any]) -> str:
             [
                 "method",
                 "NMSE n=1000",
+                "GCS n=1000",
                 "NMSE all",
                 "trainable",
                 "% LAM",
