@@ -151,11 +151,17 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController().select(user_api="blas")
 
 
+# Rows of one ORT run: larger runs' activations outgrow the core's cache. Measured at batch
+# 256, K = 10 (2 cores): 126 ms per reconstruction uncut, 115 ms with 64-row runs, 111 with 32.
+MAX_CHUNK_ROWS = 32
+
+
 def plan_chunks(
-    costs: Sequence[float], rows: Sequence[int], workers: int
+    costs: Sequence[float], rows: Sequence[int], workers: int, max_rows: int = MAX_CHUNK_ROWS
 ) -> list[list[tuple[int, int, int]]]:
-    """Spread jobs over ``workers`` bins by cost: a job dearer than an even share is cut
-    into row chunks, then chunks go, dearest first, to the least-loaded bin (LPT).
+    """Spread jobs over ``workers`` bins by cost: a job dearer than an even share, or of
+    more than ``max_rows`` rows (whose activations outgrow the core's cache), is cut into
+    row chunks, then chunks go, dearest first, to the least-loaded bin (LPT).
 
     Returns the non-empty bins, each a list of ``(job, first row, end row)``.
     """
@@ -168,6 +174,7 @@ def plan_chunks(
         if n == 0:
             continue
         k = min(n, max(1, int(np.ceil(c / share - 1e-9)))) if workers > 1 else 1
+        k = max(k, -(-n // max_rows))
         bounds = np.linspace(0, n, k + 1).round().astype(int)
         pieces += [
             (c * (hi - lo) / n, j, int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)

@@ -201,5 +201,11 @@ def test_plan_chunks_covers_every_row_once_and_balances(workers):
         assert len(bins) == 1
 
 
+def test_plan_chunks_cuts_large_jobs_into_cache_sized_runs():
+    bins = plan_chunks([256.0, 10.0], [256, 10], workers=1, max_rows=64)
+    assert len(bins) == 1
+    assert sorted(hi - lo for j, lo, hi in bins[0] if j == 0) == [64, 64, 64, 64]
+
+
 def test_plan_chunks_with_nothing_to_do():
     assert plan_chunks([0.0, 0.0], [0, 0], 4) == []
