@@ -182,6 +182,14 @@ def run_study(
     n_all = min(len(s.train) for s in splits.values())
     plan = [(m, n, r) for n in cfg.ns for r in cfg.targets for m in cfg.methods]
     plan += [(f"alpha={a}", cfg.alpha_n, r) for a in cfg.alpha_grid for r in cfg.targets]
+    # The goals need every method at the first n and the LAM fine-tuned on all samples:
+    # those cells run first, the rest in order.
+    first = {
+        c
+        for c in plan
+        if c[0] in cfg.methods and (c[1] == cfg.ns[0] or (c[0] == "lam_finetune" and c[1] == ALL))
+    }
+    plan = [c for c in plan if c in first] + [c for c in plan if c not in first]
     todo = [c for c in plan if _cell_key(*c) not in state.cells]
     log(f"study: {len(plan)} cells, {len(plan) - len(todo)} done, {len(todo)} to run")
     tensors: dict[str, tuple[SplitTensors, SplitTensors, SplitTensors]] = {}

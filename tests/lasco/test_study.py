@@ -291,3 +291,14 @@ def test_findings_are_paired_and_say_where_baselines_win():
     assert "LASCO beats the no-reference ablation by 0.10 dB (better in 2 of 2" in text
     assert "E-LASCO is +0.10 dB against LASCO" in text
     assert "lasco in 2 of 2" in text  # still improving at the 100-epoch cap
+
+
+def test_the_cells_the_goals_need_run_first(tiny):
+    """Every method at the first n, then the LAM fine-tuned on all samples, then the rest."""
+    logs = [line.split("] ", 1)[1] for line in tiny[6] if line.startswith("[")]
+    keys = [(line.split()[0], line.split()[1]) for line in logs]
+    assert len(keys) == tiny[5]["cells_total"]
+    first_n = [i for i, (m, n) in enumerate(keys) if n == "n=8" and not m.startswith("alpha")]
+    ft_all = [i for i, k in enumerate(keys) if k == ("lam_finetune", "n=all")]
+    rest = [i for i in range(len(keys)) if i not in first_n and i not in ft_all]
+    assert max(first_n) < min(ft_all) and max(ft_all) < min(rest)
