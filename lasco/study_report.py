@@ -402,6 +402,22 @@ def findings(report: dict[str, Any]) -> list[str]:
             + "; ".join(capped)
             + ". Their figures are what the paper's budget gives, not converged values."
         )
+    jumps = []
+    for k, rec in m.items():
+        curves = [
+            c for c in rec["by_n"].get("1000", {}).get("val_curve", {}).values() if len(c) > 1
+        ]
+        if curves:
+            d = float(np.mean([c[1] - c[0] for c in curves]))
+            if d > 0.1:
+                jumps.append(f"{k} {d:+.2f} dB")
+    if jumps:
+        out.append(
+            "- **The first epoch.** At n = 1,000 the first epoch makes the mean validation NMSE "
+            "worse before training improves it: " + "; ".join(jumps) + " (epoch 1 against the "
+            f"starting point, lr {report['config']['adapt'].get('lr')}). The final figures recover "
+            "from it; see `convergence.png`."
+        )
     rows = []
     for n in [str(x) for x in report["config"]["ns"]]:
         sh, nmn = _paired(report, n)

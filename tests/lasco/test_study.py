@@ -291,6 +291,10 @@ def test_findings_are_paired_and_say_where_baselines_win():
     assert "LASCO beats the no-reference ablation by 0.10 dB (better in 2 of 2" in text
     assert "E-LASCO is +0.10 dB against LASCO" in text
     assert "lasco in 2 of 2" in text  # still improving at the 100-epoch cap
+    assert "The first epoch" not in text  # the curves above do not jump
+    for c in report["methods"]["lasco"]["by_n"]["1000"]["val_curve"].values():
+        c[1] = c[0] + 0.5
+    assert "lasco +0.50 dB" in "\n".join(findings(report))
 
 
 def test_the_cells_the_goals_need_run_first(tiny):
