@@ -158,30 +158,34 @@ def run_runtime_bench(
     }
 
 
-def _memory(
-    lam_onnx: bytes, ref_onnx: bytes, projection: Projection, k: int, threads: int | None
-) -> dict[str, Any]:
-    """Weight bytes and the RSS that sessions add: one LAM + K proxies vs K LAM copies."""
+def _session_rss(blobs: list[bytes], queue: Any) -> None:
+    """In a fresh (spawned) interpreter: the RSS that ORT sessions of ``blobs`` add."""
     import onnxruntime as ort
 
     from lasco.runtime import session_options
 
-    def child(blobs: list[bytes], queue: Any) -> None:
-        before = _rss()
-        sessions = [
-            ort.InferenceSession(
-                b, sess_options=session_options(threads), providers=["CPUExecutionProvider"]
-            )
-            for b in blobs
-        ]
-        queue.put(_rss() - before)
-        del sessions
+    before = _rss()
+    sessions = [
+        ort.InferenceSession(b, sess_options=session_options(1), providers=["CPUExecutionProvider"])
+        for b in blobs
+    ]
+    queue.put(_rss() - before)
+    del sessions
+
+
+def _memory(
+    lam_onnx: bytes, ref_onnx: bytes, projection: Projection, k: int, threads: int | None
+) -> dict[str, Any]:
+    """Weight bytes and the RSS that sessions add: one LAM + K proxies vs K LAM copies.
+
+    Each RSS is measured in a freshly spawned interpreter (a forked child inherits this
+    process's heap, whose resident free pages would absorb the sessions' allocations);
+    it includes ONNX Runtime's one-time set-up, the same in both."""
 
     def rss_of(blobs: list[bytes]) -> int:
-        """RSS the sessions add, measured in a fresh forked process each time."""
-        ctx = multiprocessing.get_context("fork")
+        ctx = multiprocessing.get_context("spawn")
         queue = ctx.Queue()
-        proc = ctx.Process(target=child, args=(blobs, queue))
+        proc = ctx.Process(target=_session_rss, args=(blobs, queue))
         proc.start()
         value = queue.get(timeout=300)
         proc.join()

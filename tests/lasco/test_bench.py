@@ -49,3 +49,16 @@ def test_bench_records_and_outputs(tmp_path):
     assert "recon/s" in format_bench(result)
     paths = write_bench(result, tmp_path / "b.json")
     assert json.loads(paths[0].read_text())["records"] == recs and paths[1].suffix == ".png"
+
+
+def test_session_memory_of_lam_copies_against_one_lam_and_proxies(tmp_path):
+    """Eight copies of a 1 MB LAM take several MB more resident memory than one LAM and
+    nine tiny SAMs (measured in fresh interpreters: a forked child's inherited heap
+    would absorb the allocations and show no difference)."""
+    from lasco.bench import _memory
+
+    lam = export_onnx(build_model("lam-mini").eval(), tmp_path / "l.onnx").read_bytes()
+    ref = export_onnx(build_model("tiny").eval(), tmp_path / "r.onnx").read_bytes()
+    mem = _memory(lam, ref, Projection.from_ratio("1/4"), 8, None)
+    extra = mem["lam_copies_session_rss_bytes"] - mem["lasco_session_rss_bytes"]
+    assert extra > 0.5 * (mem["lam_copies_weight_bytes"] - mem["lasco_weight_bytes"])
