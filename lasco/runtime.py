@@ -30,13 +30,14 @@ trained against) and a warm-up run; a refused proxy leaves the running one in pl
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import itertools
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -149,6 +150,13 @@ _BLAS_LOCK = threading.Lock()  # the BLAS thread count is per process: one limit
 def _blas_controller() -> ThreadpoolController:
     """numpy's BLAS thread pool(s) (found once: the scan of loaded libraries takes ms)."""
     return ThreadpoolController().select(user_api="blas")
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """numpy's BLAS on one thread for the block (one limiter at a time, see _BLAS_LOCK)."""
+    with _BLAS_LOCK, _blas_controller().limit(limits=1):
+        yield
 
 
 # Rows of one ORT run: larger runs' activations outgrow the core's cache. Measured at batch
@@ -387,9 +395,8 @@ class LascoRuntime:
         spin after each call and took the cores from the ORT workers (measured, batch
         64: 33 ms per reconstruction against 17.7 ms).
         """
-        if self.workers == 1:
-            return (codewords @ self._a_pinv_t).reshape(len(codewords), *CSI_SHAPE)
-        with _BLAS_LOCK, _blas_controller().limit(limits=1):
+        one_thread = _one_blas_thread() if self.workers > 1 else contextlib.nullcontext()
+        with one_thread:
             return (codewords @ self._a_pinv_t).reshape(len(codewords), *CSI_SHAPE)
 
     def _run(self, sess: ort.InferenceSession, x: np.ndarray) -> np.ndarray:

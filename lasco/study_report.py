@@ -35,16 +35,25 @@ def _cell(report: dict, method: str, n: str) -> str:
     return f"{entry['mean_nmse_db']:.2f}" + ("" if done == total else f" ({done}/{total})")
 
 
-def quiet_seconds(report: dict, method: str, n: str = "1000") -> float | None:
+def quiet_seconds(
+    report: dict, method: str, n: str = "1000", regions: list[str] | None = None
+) -> float | None:
     """Mean adaptation seconds at ``n`` as a quiet machine would take them: the epochs the
     study's runs needed times the seconds per epoch `lasco bench adapt` measured for the
-    method in one back-to-back run (``report["adapt_timing"]``, at that same n)."""
+    method in one back-to-back run (``report["adapt_timing"]``, at that same n).
+
+    With ``regions``, the mean is over those regions only (epochs from their curves)."""
     timing = report.get("adapt_timing") or {}
     spe = timing.get("methods", {}).get(method, {}).get("seconds_per_epoch")
     entry = report["methods"].get(method, {}).get("by_n", {}).get(n)
     if spe is None or not entry or str(timing.get("n")) != str(entry.get("n")):
         return None
-    return float(entry["epochs"]) * float(spe)
+    if regions is None:
+        return float(entry["epochs"]) * float(spe)
+    curves = entry.get("val_curve", {})
+    if not all(r in curves for r in regions):
+        return None
+    return float(spe) * float(np.mean([len(curves[r]) - 1 for r in regions]))
 
 
 def goals(report: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
@@ -280,19 +289,6 @@ def _avg(d: dict[str, float], regions: list[str] | None = None) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
-def _quiet_on(report: dict, method: str, regions: list[str]) -> float | None:
-    """``quiet_seconds`` at n = 1,000 over these regions only (epochs from the curves)."""
-    timing = report.get("adapt_timing") or {}
-    spe = timing.get("methods", {}).get(method, {}).get("seconds_per_epoch")
-    entry = report["methods"].get(method, {}).get("by_n", {}).get("1000", {})
-    curves = entry.get("val_curve", {})
-    if spe is None or str(timing.get("n")) != str(entry.get("n")):
-        return None
-    if not all(r in curves for r in regions):
-        return None
-    return float(spe) * float(np.mean([len(curves[r]) - 1 for r in regions]))
-
-
 def _scope(shared: list[str], report: dict) -> str:
     total = len(report["target_regions"])
     return (
@@ -330,7 +326,8 @@ def findings(report: dict[str, Any]) -> list[str]:
             for k in wins:
                 beat = sum(nm[k][r] < nm["e_lasco"][r] for r in shared)
                 tp = m[k].get("trainable_params") or 0
-                q_k, q_e = _quiet_on(report, k, shared), _quiet_on(report, "e_lasco", shared)
+                q_k = quiet_seconds(report, k, regions=shared)
+                q_e = quiet_seconds(report, "e_lasco", regions=shared)
                 cost = f", {q_k / q_e:.1f}x its adaptation time" if q_k and q_e else ""
                 lines.append(
                     f"{k} by {means['e_lasco'] - means[k]:.2f} dB (in {beat} of {len(shared)} "

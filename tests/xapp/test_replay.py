@@ -10,28 +10,17 @@ from xapp.mtypes import MType
 from xapp.replay import write_message
 
 
-def test_capture_then_replay_with_a1_ok_and_error(tmp_path, world, channel_cache, capsys):
+def _capture(tmp_path, channel_cache, regions, *, indications, ues, samples, extra=()):
+    """``ransim capture`` of real E2AP indication PDUs into ``in.jsonl``; its path."""
     cap = tmp_path / "in.jsonl"
-    assert (
-        ransim_main(
-            [
-                "capture",
-                "--out",
-                str(cap),
-                "--regions",
-                "101,102",
-                "--indications",
-                "6",
-                "--ues",
-                "8",
-                "--samples",
-                "40",
-                "--cache",
-                str(channel_cache.root),
-            ]
-        )
-        == 0
-    )
+    args = ["capture", "--out", str(cap), "--regions", regions]
+    args += ["--indications", str(indications), "--ues", str(ues), "--samples", str(samples)]
+    assert ransim_main([*args, *extra, "--cache", str(channel_cache.root)]) == 0
+    return cap
+
+
+def test_capture_then_replay_with_a1_ok_and_error(tmp_path, world, channel_cache, capsys):
+    cap = _capture(tmp_path, channel_cache, "101,102", indications=6, ues=8, samples=40)
     lines = cap.read_text().splitlines()
     assert len(lines) == 6 and json.loads(lines[0])["mtype"] == MType.RIC_INDICATION
     with open(cap, "a") as f:
@@ -126,28 +115,14 @@ def test_replay_on_the_embedded_defaults(tmp_path, channel_cache, capsys):
     from model_store import default_store
 
     lam = default_store().fetch("lam", check_onnx=False).manifest
-    cap = tmp_path / "in.jsonl"
-    assert (
-        ransim_main(
-            [
-                "capture",
-                "--out",
-                str(cap),
-                "--regions",
-                "103",
-                "--indications",
-                "3",
-                "--ues",
-                "4",
-                "--samples",
-                "20",
-                "--projection",
-                lam["projection_id"],
-                "--cache",
-                str(channel_cache.root),
-            ]
-        )
-        == 0
+    cap = _capture(
+        tmp_path,
+        channel_cache,
+        "103",
+        indications=3,
+        ues=4,
+        samples=20,
+        extra=["--projection", lam["projection_id"]],
     )
     policy = {
         "environment_id": "103",
