@@ -311,6 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop starting cells after this long, then write the report "
         "(0: just report what is done)",
     )
+    st.add_argument(
+        "--shard",
+        default="0/1",
+        help="I/K: run the I-th of K interleaved shares of the cells (0-based), so K "
+        "workers split the study over one state file (each with --resume)",
+    )
+    st.add_argument("--threads", type=int, help="torch threads of this worker (default: all)")
     st.add_argument("--store", help="model store with 'lam' and 'sam_ref' (default: shipped)")
     st.add_argument("--trusted", action="append", default=[], help="trusted public key")
     ov = exp.add_argument_group("overrides of the preset")

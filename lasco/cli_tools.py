@@ -126,6 +126,14 @@ def _run_study(args: argparse.Namespace) -> int:
     from lasco.study import StudyConfig, run_study
     from lasco.study_report import write_study
 
+    try:
+        index, workers = (int(v) for v in args.shard.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard {args.shard!r}: expected I/K, e.g. 0/2") from None
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     lam, ref, lam_manifest, ref_manifest = _store_models(args)
     out = Path(args.json or "reports/adaptation.json")
     report = run_study(
@@ -137,6 +145,7 @@ def _run_study(args: argparse.Namespace) -> int:
         resume=args.resume,
         budget_s=None if args.budget_minutes is None else 60 * args.budget_minutes,
         cache=_cache(args),
+        shard=(index, workers),
     )
     meta = {
         "lam_preset": lam_manifest["model"]["name"],

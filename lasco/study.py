@@ -14,6 +14,7 @@ CPU survives being stopped. A state written under another configuration is refus
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import time
@@ -95,23 +96,42 @@ def _cell_key(method: str, n: int | str, region: str) -> str:
 
 
 class _State:
-    """The finished cells, saved atomically after each one."""
+    """The finished cells, saved atomically after each one.
+
+    Several workers (``shard``) may share one state file: each save takes an exclusive
+    lock on ``<state>.lock``, re-reads the file and adds its cell to what is there, so no
+    worker's cells are lost to another's write.
+    """
 
     def __init__(self, path: Path, config_hash: str, resume: bool) -> None:
-        self.path, self.cells = path, {}
-        if resume and path.is_file():
-            saved = json.loads(path.read_text())
-            if saved.get("config_hash") != config_hash:
-                raise ConfigError(
-                    f"{path} was written by another study configuration or other models "
-                    f"({saved.get('config_hash')} != {config_hash}); remove it or drop --resume"
-                )
-            self.cells = saved["cells"]
-        self.config_hash = config_hash
+        self.path, self.config_hash, self.cells = path, config_hash, {}
+        self._lock_path = path.with_name(path.name + ".lock")
+        if resume:
+            self.cells = self._read()
 
-    def save(self) -> None:
-        blob = json.dumps({"config_hash": self.config_hash, "cells": self.cells}).encode()
-        atomic_write_bytes(self.path, lambda f: f.write(blob))
+    def _read(self) -> dict[str, Any]:
+        if not self.path.is_file():
+            return {}
+        saved = json.loads(self.path.read_text())
+        if saved.get("config_hash") != self.config_hash:
+            raise ConfigError(
+                f"{self.path} was written by another study configuration or other models "
+                f"({saved.get('config_hash')} != {self.config_hash}); remove it or drop --resume"
+            )
+        return saved["cells"]
+
+    def save(self, key: str, cell: dict[str, Any], merge: bool = True) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            cells = {**self.cells, **self._read()} if merge else self.cells
+            cells[key] = cell
+            blob = json.dumps({"config_hash": self.config_hash, "cells": cells}).encode()
+            atomic_write_bytes(self.path, lambda f: f.write(blob))
+        self.cells = cells
+
+    def refresh(self) -> None:
+        self.cells = {**self.cells, **self._read()}
 
 
 def _run_cell(
@@ -161,16 +181,25 @@ def run_study(
     cache: ChannelCache | None = None,
     progress: bool = True,
     budget_s: float | None = None,
+    shard: tuple[int, int] = (0, 1),
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run (or finish) the study; returns the report (see ``summarise``).
 
     ``budget_s`` stops starting new cells after that many seconds (0: only report what
-    the state file holds); the rest waits for ``resume``.
+    the state file holds); the rest waits for ``resume``. ``shard=(i, k)`` runs only the
+    cells whose place in the plan is i modulo k, so k workers (processes or machines on a
+    shared folder) split the study over one state file; they must all ``resume``. The
+    report covers every cell in the file, whichever worker finished it.
     """
     unknown = [m for m in cfg.methods if m not in METHODS]
     if unknown:
         raise ConfigError(f"unknown methods {unknown}")
+    index, workers = shard
+    if not 0 <= index < workers:
+        raise ConfigError(f"shard {index}/{workers}: expected 0 <= index < count")
+    if workers > 1 and not resume:
+        raise ConfigError("sharded workers share one state file: run every shard with resume")
     cat = paper_catalogue()
     state = _State(Path(state_path), cfg.hash(lam, ref), resume)
     splits = {
@@ -190,8 +219,11 @@ def run_study(
         if c[0] in cfg.methods and (c[1] == cfg.ns[0] or (c[0] == "lam_finetune" and c[1] == ALL))
     }
     plan = [c for c in plan if c in first] + [c for c in plan if c not in first]
-    todo = [c for c in plan if _cell_key(*c) not in state.cells]
-    log(f"study: {len(plan)} cells, {len(plan) - len(todo)} done, {len(todo)} to run")
+    todo = [
+        c for j, c in enumerate(plan) if j % workers == index and _cell_key(*c) not in state.cells
+    ]
+    mine = f" (shard {index}/{workers})" if workers > 1 else ""
+    log(f"study: {len(plan)} cells, {len(state.cells)} done, {len(todo)} to run{mine}")
     tensors: dict[str, tuple[SplitTensors, SplitTensors, SplitTensors]] = {}
     t0 = time.perf_counter()
     for i, (key, n, region) in enumerate(todo, 1):
@@ -227,13 +259,14 @@ def run_study(
             progress,
         )
         cell["n"] = n_int
-        state.cells[_cell_key(key, n, region)] = cell
-        state.save()
+        state.save(_cell_key(key, n, region), cell, merge=resume)
         eta = (time.perf_counter() - t0) / i * (len(todo) - i)
         log(
             f"[{i}/{len(todo)}] {key} n={n} region {region}: {cell['nmse_db']:.2f} dB "
             f"({cell.get('train_seconds', 0):.0f} s; about {eta / 60:.0f} min left)"
         )
+    if resume:
+        state.refresh()  # what other shards finished meanwhile
     return summarise(cfg, state.cells, lam, ref, n_all)
 
 

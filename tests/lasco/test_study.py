@@ -18,6 +18,12 @@ def test_epochs_to_95_percent_of_the_gain():
     assert epochs_to_fraction([-2.0, -3.0], fraction=1.0) == 1
 
 
+def _run(cfg, lam, ref, cache, state, **kw):
+    return run_study(
+        cfg, lam, ref, Projection.from_ratio("1/4"), state, cache=cache, progress=False, **kw
+    )
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     torch.manual_seed(0)
@@ -34,16 +40,7 @@ def tiny(tmp_path_factory):
     lam, ref = build_model("tiny").eval(), build_model("tiny").eval()
     cache = ChannelCache(folder / "cache")
     logs: list[str] = []
-    report = run_study(
-        cfg,
-        lam,
-        ref,
-        Projection.from_ratio("1/4"),
-        folder / "s.state.json",
-        cache=cache,
-        progress=False,
-        log=logs.append,
-    )
+    report = _run(cfg, lam, ref, cache, folder / "s.state.json", log=logs.append)
     return cfg, lam, ref, cache, folder, report, logs
 
 
@@ -83,32 +80,12 @@ def test_training_flops_follow_the_cost_model(tiny):
 def test_resume_skips_finished_cells_and_refuses_another_config(tiny):
     cfg, lam, ref, cache, folder, report, _ = tiny
     logs: list[str] = []
-    again = run_study(
-        cfg,
-        lam,
-        ref,
-        Projection.from_ratio("1/4"),
-        folder / "s.state.json",
-        resume=True,
-        cache=cache,
-        progress=False,
-        log=logs.append,
-    )
+    again = _run(cfg, lam, ref, cache, folder / "s.state.json", resume=True, log=logs.append)
     assert "0 to run" in logs[0]
     assert again["methods"]["lasco"]["by_n"]["8"] == report["methods"]["lasco"]["by_n"]["8"]
     other = StudyConfig(**{**cfg.__dict__, "alpha_grid": (2.0,)})
     with pytest.raises(ConfigError, match="another study configuration"):
-        run_study(
-            other,
-            lam,
-            ref,
-            Projection.from_ratio("1/4"),
-            folder / "s.state.json",
-            resume=True,
-            cache=cache,
-            progress=False,
-            log=logs.append,
-        )
+        _run(other, lam, ref, cache, folder / "s.state.json", resume=True, log=logs.append)
 
 
 def test_writes_json_markdown_and_figures(tiny, tmp_path):
@@ -306,3 +283,37 @@ def test_the_cells_the_goals_need_run_first(tiny):
     ft_all = [i for i, k in enumerate(keys) if k == ("lam_finetune", "n=all")]
     rest = [i for i in range(len(keys)) if i not in first_n and i not in ft_all]
     assert max(first_n) < min(ft_all) and max(ft_all) < min(rest)
+
+
+def test_shards_split_the_cells_over_one_state_file(tiny, tmp_path):
+    """Two workers, each with half the cells, leave every cell in the shared state file
+    once: neither worker's save drops the other's cells."""
+    cfg, lam, ref, cache = tiny[:4]
+    state, runs = tmp_path / "s.state.json", []
+    for index in (1, 0):
+        logs: list[str] = []
+        report = _run(cfg, lam, ref, cache, state, resume=True, shard=(index, 2), log=logs.append)
+        runs.append([line.split("] ", 1)[1].split(":")[0] for line in logs if line[0] == "["])
+    total = tiny[5]["cells_total"]
+    assert len(runs[0]) == total // 2 and len(runs[1]) == total - total // 2
+    assert not set(runs[0]) & set(runs[1])
+    cells = json.loads(state.read_text())["cells"]
+    assert len(cells) == total and report["cells_done"] == total
+    with pytest.raises(ConfigError, match="resume"):
+        _run(cfg, lam, ref, cache, state, shard=(0, 2))
+    with pytest.raises(ConfigError, match="shard 2/2"):
+        _run(cfg, lam, ref, cache, state, shard=(2, 2))
+
+
+def test_a_save_keeps_the_cells_another_worker_wrote(tmp_path):
+    from lasco.study import _State
+
+    path = tmp_path / "s.state.json"
+    a, b = _State(path, "h", resume=True), _State(path, "h", resume=True)
+    a.save("x|1|101", {"nmse_db": -1.0})
+    b.save("y|1|101", {"nmse_db": -2.0})  # b never saw x
+    a.save("z|1|101", {"nmse_db": -3.0})  # a never saw y
+    assert set(json.loads(path.read_text())["cells"]) == {"x|1|101", "y|1|101", "z|1|101"}
+    fresh = _State(path, "h", resume=False)  # a new study starts over
+    fresh.save("w|1|101", {"nmse_db": -4.0}, merge=False)
+    assert set(json.loads(path.read_text())["cells"]) == {"w|1|101"}
