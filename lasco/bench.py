@@ -143,7 +143,7 @@ def run_runtime_bench(
                 f"{rec['p50_ms']:8.3f} ms, LASCO/LAM {rec['lasco_over_lam']:.3f}, "
                 f"{rec['gflops']:.1f} GFLOP/s"
             )
-    memory = _memory(lam_onnx, ref_onnx, projection, max(ks), threads)
+    memory = _memory(lam_onnx, ref_onnx, max(ks))
     return {
         "machine": {
             "platform": platform.platform(),
@@ -173,9 +173,7 @@ def _session_rss(blobs: list[bytes], queue: Any) -> None:
     del sessions
 
 
-def _memory(
-    lam_onnx: bytes, ref_onnx: bytes, projection: Projection, k: int, threads: int | None
-) -> dict[str, Any]:
+def _memory(lam_onnx: bytes, ref_onnx: bytes, k: int) -> dict[str, Any]:
     """Weight bytes and the RSS that sessions add: one LAM + K proxies vs K LAM copies.
 
     Each RSS is measured in a freshly spawned interpreter (a forked child inherits this

@@ -98,16 +98,16 @@ def _cell_key(method: str, n: int | str, region: str) -> str:
 class _State:
     """The finished cells, saved atomically after each one.
 
-    Several workers (``shard``) may share one state file: each save takes an exclusive
-    lock on ``<state>.lock``, re-reads the file and adds its cell to what is there, so no
-    worker's cells are lost to another's write.
+    Several workers (``shard``) may share one state file: opened with ``resume``, each
+    save takes an exclusive lock on ``<state>.lock``, re-reads the file and adds its cell
+    to what is there, so no worker's cells are lost to another's write. Without
+    ``resume`` the study starts over and its first save replaces the file.
     """
 
     def __init__(self, path: Path, config_hash: str, resume: bool) -> None:
-        self.path, self.config_hash, self.cells = path, config_hash, {}
+        self.path, self.config_hash, self.resume, self.cells = path, config_hash, resume, {}
         self._lock_path = path.with_name(path.name + ".lock")
-        if resume:
-            self.cells = self._read()
+        self.refresh()
 
     def _read(self) -> dict[str, Any]:
         if not self.path.is_file():
@@ -120,18 +120,19 @@ class _State:
             )
         return saved["cells"]
 
-    def save(self, key: str, cell: dict[str, Any], merge: bool = True) -> None:
+    def save(self, key: str, cell: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self._lock_path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-            cells = {**self.cells, **self._read()} if merge else self.cells
-            cells[key] = cell
-            blob = json.dumps({"config_hash": self.config_hash, "cells": cells}).encode()
+            self.refresh()
+            self.cells[key] = cell
+            blob = json.dumps({"config_hash": self.config_hash, "cells": self.cells}).encode()
             atomic_write_bytes(self.path, lambda f: f.write(blob))
-        self.cells = cells
 
     def refresh(self) -> None:
-        self.cells = {**self.cells, **self._read()}
+        """Add the cells other workers saved (only when resuming a shared study)."""
+        if self.resume:
+            self.cells = {**self.cells, **self._read()}
 
 
 def _run_cell(
@@ -259,14 +260,13 @@ def run_study(
             progress,
         )
         cell["n"] = n_int
-        state.save(_cell_key(key, n, region), cell, merge=resume)
+        state.save(_cell_key(key, n, region), cell)
         eta = (time.perf_counter() - t0) / i * (len(todo) - i)
         log(
             f"[{i}/{len(todo)}] {key} n={n} region {region}: {cell['nmse_db']:.2f} dB "
             f"({cell.get('train_seconds', 0):.0f} s; about {eta / 60:.0f} min left)"
         )
-    if resume:
-        state.refresh()  # what other shards finished meanwhile
+    state.refresh()  # what other shards finished meanwhile
     return summarise(cfg, state.cells, lam, ref, n_all)
 
 

@@ -449,8 +449,8 @@ def _plots(report: dict[str, Any], folder: Path) -> list[Path]:
     paths = []
     m = report["methods"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    total = len(report["target_regions"])  # means over partial region sets would mislead
     for k, rec in m.items():
-        total = len(report["target_regions"])  # means over partial region sets would mislead
         pts = sorted(
             (e["n"], e["mean_nmse_db"])
             for e in rec["by_n"].values()

@@ -59,6 +59,6 @@ def test_session_memory_of_lam_copies_against_one_lam_and_proxies(tmp_path):
 
     lam = export_onnx(build_model("lam-mini").eval(), tmp_path / "l.onnx").read_bytes()
     ref = export_onnx(build_model("tiny").eval(), tmp_path / "r.onnx").read_bytes()
-    mem = _memory(lam, ref, Projection.from_ratio("1/4"), 8, None)
+    mem = _memory(lam, ref, 8)
     extra = mem["lam_copies_session_rss_bytes"] - mem["lasco_session_rss_bytes"]
     assert extra > 0.5 * (mem["lam_copies_weight_bytes"] - mem["lasco_weight_bytes"])

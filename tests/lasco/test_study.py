@@ -315,5 +315,5 @@ def test_a_save_keeps_the_cells_another_worker_wrote(tmp_path):
     a.save("z|1|101", {"nmse_db": -3.0})  # a never saw y
     assert set(json.loads(path.read_text())["cells"]) == {"x|1|101", "y|1|101", "z|1|101"}
     fresh = _State(path, "h", resume=False)  # a new study starts over
-    fresh.save("w|1|101", {"nmse_db": -4.0}, merge=False)
+    fresh.save("w|1|101", {"nmse_db": -4.0})
     assert set(json.loads(path.read_text())["cells"]) == {"w|1|101"}
