@@ -33,7 +33,14 @@ from lasco.errors import ConfigError
 from lasco.models import CsiRefiner, count_params, forward_flops
 from lasco.train import AdaptConfig, FitResult, SplitTensors, adapt, evaluate
 
-__all__ = ["StudyConfig", "epochs_to_fraction", "run_study", "time_epochs", "training_flops"]
+__all__ = [
+    "StudyConfig",
+    "epochs_to_fraction",
+    "run_study",
+    "study_plan",
+    "time_epochs",
+    "training_flops",
+]
 
 ALL = "all"
 
@@ -171,6 +178,32 @@ def _run_cell(
     return cell
 
 
+def study_plan(cfg: StudyConfig) -> list[tuple[str, int | str, str]]:
+    """Every cell of the study as (method, n, region), in the order they run.
+
+    Alpha-sweep cells are ("alpha=A", cfg.alpha_n, region).
+    """
+    plan = [(m, n, r) for n in cfg.ns for r in cfg.targets for m in cfg.methods]
+    plan += [(f"alpha={a}", cfg.alpha_n, r) for a in cfg.alpha_grid for r in cfg.targets]
+    # The goals need every method at the first n and the LAM fine-tuned on all samples:
+    # those cells run first, then the rest of n = all (the headline's second column), then
+    # the others from the smallest training set up (the alpha sweep before the costly n),
+    # so a study cut short has the most complete report per hour spent.
+    first = {
+        c
+        for c in plan
+        if c[0] in cfg.methods and (c[1] == cfg.ns[0] or (c[0] == "lam_finetune" and c[1] == ALL))
+    }
+
+    def rank(cell: tuple[str, int | str, str]) -> tuple[int, int]:
+        if cell in first:
+            return (0, 0)
+        return (1, 0) if cell[1] == ALL else (2, int(cell[1]))
+
+    plan.sort(key=rank)  # stable: regions and methods keep their order within a rank
+    return plan
+
+
 def run_study(
     cfg: StudyConfig,
     lam: CsiRefiner,
@@ -210,16 +243,7 @@ def run_study(
         for r in cfg.targets
     }
     n_all = min(len(s.train) for s in splits.values())
-    plan = [(m, n, r) for n in cfg.ns for r in cfg.targets for m in cfg.methods]
-    plan += [(f"alpha={a}", cfg.alpha_n, r) for a in cfg.alpha_grid for r in cfg.targets]
-    # The goals need every method at the first n and the LAM fine-tuned on all samples:
-    # those cells run first, the rest in order.
-    first = {
-        c
-        for c in plan
-        if c[0] in cfg.methods and (c[1] == cfg.ns[0] or (c[0] == "lam_finetune" and c[1] == ALL))
-    }
-    plan = [c for c in plan if c in first] + [c for c in plan if c not in first]
+    plan = study_plan(cfg)
     todo = [
         c for j, c in enumerate(plan) if j % workers == index and _cell_key(*c) not in state.cells
     ]

@@ -7,7 +7,7 @@ from lasco.channels import ChannelCache
 from lasco.codec import Projection
 from lasco.errors import ConfigError
 from lasco.models import build_model, forward_flops
-from lasco.study import StudyConfig, epochs_to_fraction, run_study, time_epochs
+from lasco.study import StudyConfig, epochs_to_fraction, run_study, study_plan, time_epochs
 from lasco.study_report import findings, goals, quiet_seconds, write_study
 from lasco.train import AdaptConfig
 
@@ -283,6 +283,23 @@ def test_the_cells_the_goals_need_run_first(tiny):
     ft_all = [i for i, k in enumerate(keys) if k == ("lam_finetune", "n=all")]
     rest = [i for i in range(len(keys)) if i not in first_n and i not in ft_all]
     assert max(first_n) < min(ft_all) and max(ft_all) < min(rest)
+
+
+def test_after_the_headline_cells_the_cheapest_run_first():
+    """The study's own plan: every method at n = 1,000 and the LAM fine-tuned on all
+    samples, then the rest of n = all, then n = 100, 300, the alpha sweep (at 1,000), 3,000."""
+    cfg = StudyConfig()
+    plan = study_plan(cfg)
+    assert len(plan) == len(set(plan)) == 530
+    head = len(cfg.methods) * len(cfg.targets) + len(cfg.targets)
+    assert all(n == 1000 or (m, n) == ("lam_finetune", "all") for m, n, _ in plan[:head])
+    stages = []
+    for m, n, _ in plan[head:]:
+        stage = "alpha" if m.startswith("alpha=") else str(n)
+        if not stages or stages[-1] != stage:
+            stages.append(stage)
+    assert stages == ["all", "100", "300", "alpha", "3000"]
+    assert plan[head] == ("lam_only", "all", "101")  # regions, then methods, in order
 
 
 def test_shards_split_the_cells_over_one_state_file(tiny, tmp_path):
