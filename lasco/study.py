@@ -375,15 +375,16 @@ def summarise(
             (c["trainable_params"] for k, c in cells.items() if k.startswith(m + "|")), None
         )
         methods[m] = {"label": METHODS[m].label, "trainable_params": trainable, "by_n": by_n}
-    sweep = {}
-    for a in cfg.alpha_grid:
-        vals = [
-            cells[_cell_key(f"alpha={a}", cfg.alpha_n, r)]["nmse_db"]
+    sweep_by_region = {
+        str(a): {
+            r: cells[k]["nmse_db"]
             for r in cfg.targets
-            if _cell_key(f"alpha={a}", cfg.alpha_n, r) in cells
-        ]
-        if vals:
-            sweep[str(a)] = round(float(np.mean(vals)), 4)
+            if (k := _cell_key(f"alpha={a}", cfg.alpha_n, r)) in cells
+        }
+        for a in cfg.alpha_grid
+    }
+    sweep_by_region = {a: v for a, v in sweep_by_region.items() if v}
+    sweep = {a: round(float(np.mean(list(v.values()))), 4) for a, v in sweep_by_region.items()}
     e_lasco_alpha = {
         r: cells[k]["alpha"]
         for r in cfg.targets
@@ -398,6 +399,7 @@ def summarise(
         "config": json.loads(json.dumps(asdict(cfg), default=str)),
         "methods": methods,
         "alpha_sweep": sweep,
+        "alpha_sweep_nmse_db": sweep_by_region,
         "alpha_sweep_n": cfg.alpha_n,
         "e_lasco_alpha": e_lasco_alpha,
         "serving_memory_bytes": {

@@ -243,13 +243,18 @@ def markdown(report: dict[str, Any], meta: dict[str, Any]) -> str:
         )
     )
     parts += ["", f"## Alpha (n = {report['alpha_sweep_n']})", ""]
-    if report["alpha_sweep"]:
-        parts.append(
-            _table(
-                ["fixed alpha", *report["alpha_sweep"]],
-                [["mean NMSE (dB)", *[f"{v:.2f}" for v in report["alpha_sweep"].values()]]],
-            )
-        )
+    by_alpha = report.get("alpha_sweep_nmse_db", {})
+    if by_alpha:
+        los, nlos = _los_nlos(report["target_regions"])
+        rows = []
+        for name, group in (("mean", report["target_regions"]), ("LOS", los), ("NLOS", nlos)):
+            row = [name]
+            for v in by_alpha.values():
+                done = [r for r in group if r in v]
+                part = f" ({len(done)}/{len(group)})" if 0 < len(done) < len(group) else ""
+                row.append(f"{_avg(v, done):.2f}{part}" if done else "-")
+            rows.append(row)
+        parts.append(_table(["NMSE (dB)", *[f"alpha = {a}" for a in by_alpha]], rows))
     if report["e_lasco_alpha"]:
         parts += [
             "",
@@ -289,14 +294,18 @@ def _avg(d: dict[str, float], regions: list[str] | None = None) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
-def _scope(shared: list[str], report: dict) -> str:
+def _los_nlos(regions: list[str]) -> tuple[list[str], list[str]]:
+    """The paper layout's target regions: even numbers are LOS, odd NLOS."""
+    return [r for r in regions if int(r) % 2 == 0], [r for r in regions if int(r) % 2 == 1]
+
+
+def _scope(shared: list[str], report: dict, who: str = "every method") -> str:
     total = len(report["target_regions"])
     return (
-        "all 10 target regions"
+        f"all {total} target regions"
         if len(shared) == total
         else (
-            f"the {len(shared)} of {total} regions every method has finished so far "
-            f"({', '.join(shared)})"
+            f"the {len(shared)} of {total} regions {who} has finished so far ({', '.join(shared)})"
         )
     )
 
@@ -338,8 +347,7 @@ def findings(report: dict[str, Any]) -> list[str]:
                 + "; ".join(lines)
                 + "."
             )
-        los = [r for r in shared if int(r) % 2 == 0]
-        nlos = [r for r in shared if int(r) % 2 == 1]
+        los, nlos = _los_nlos(shared)
         if los and nlos and "lam_finetune" in nm:
 
             def gains(k: str, regions: list[str]) -> float:
@@ -426,14 +434,36 @@ def findings(report: dict[str, Any]) -> list[str]:
             )
     if len(rows) > 1:
         out.append("- **Data efficiency.** Gains over the LAM alone: " + "; ".join(rows) + ".")
-    sweep = report["alpha_sweep"]
-    if sweep:
-        best = min(sweep, key=sweep.get)
-        out.append(
-            f"- **Alpha sweep.** The fixed-alpha sweep is best at alpha = {best} "
-            f"({sweep[best]:.2f} dB); alpha = 1 (plain LASCO form) gives "
-            f"{sweep.get('1.0', float('nan')):.2f} dB."
+    by_alpha = report.get("alpha_sweep_nmse_db", {})
+    shared = [r for r in report["target_regions"] if all(r in v for v in by_alpha.values())]
+    if by_alpha and shared:
+        mean = {a: _avg(v, shared) for a, v in by_alpha.items()}
+        best = min(mean, key=mean.__getitem__)
+        text = (
+            f"- **Alpha sweep** ({_scope(shared, report, 'every alpha')}). A fixed alpha is "
+            f"best at {best} ({mean[best]:.2f} dB) and spans "
+            f"{max(mean.values()) - mean[best]:.2f} dB over alpha = {', '.join(by_alpha)}"
         )
+        los, nlos = _los_nlos(shared)
+        per_group = [
+            f"{name} {min(by_alpha, key=lambda a, g=group: _avg(by_alpha[a], g))}"
+            for name, group in (("LOS", los), ("NLOS", nlos))
+            if group
+        ]
+        if per_group:
+            text += "; the best alpha is " + ", ".join(per_group)
+        learned = report.get("e_lasco_alpha", {})
+        e_nmse = report["methods"].get("e_lasco", {}).get("by_n", {})
+        e_nmse = e_nmse.get(str(report["alpha_sweep_n"]), {}).get("nmse_db", {})
+        if all(r in learned and r in e_nmse for r in shared):
+            text += (
+                f". E-LASCO, learning alpha per region (mean {_avg(learned, shared):.2f}), "
+                f"reaches {_avg(e_nmse, shared):.2f} dB, "
+                f"{abs(mean[best] - _avg(e_nmse, shared)):.2f} dB "
+                f"{'better' if _avg(e_nmse, shared) < mean[best] else 'worse'} than the best "
+                "fixed alpha"
+            )
+        out.append(text + ".")
     for g, ok, ev in goals(report):
         if ok is False:
             out.append(f"- **Goal not met:** {g} ({ev}).")
@@ -445,6 +475,7 @@ def _plots(report: dict[str, Any], folder: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     paths = []
     m = report["methods"]
@@ -490,13 +521,74 @@ def _plots(report: dict[str, Any], folder: Path) -> list[Path]:
     fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
     plt.close(fig)
 
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    colour = {"all": "k", "LOS": "C0", "NLOS": "C1"}
     alpha = report["e_lasco_alpha"]
-    a1.bar(list(alpha), list(alpha.values()), color=["C1" if int(r) % 2 else "C0" for r in alpha])
-    a1.set(title="E-LASCO learned alpha (odd NLOS, even LOS)", xlabel="region", ylabel="alpha")
-    sweep = report["alpha_sweep"]
-    a2.plot([float(a) for a in sweep], list(sweep.values()), marker="o")
-    a2.set(title="fixed-alpha sweep", xlabel="alpha", ylabel="mean test NMSE (dB)")
+    los, nlos = _los_nlos(list(alpha))
+    a1.bar(
+        list(alpha),
+        list(alpha.values()),
+        color=[colour["LOS" if r in los else "NLOS"] for r in alpha],
+    )
+    a1.axhline(1.0, color="grey", ls=":", lw=1)
+    a1.set(title="E-LASCO's learned alpha per region", xlabel="region", ylabel="alpha")
+    if alpha:
+        a1.legend(
+            handles=[Patch(color=colour[k], label=k) for k in ("LOS", "NLOS")],
+            fontsize=8,
+            loc="upper right",
+            ncol=2,
+        )
+        a1.set_ylim(0, max(1.0, *alpha.values()) * 1.2)
+    # Gains over the LAM alone put LOS and NLOS (7 dB apart in NMSE) on one scale.
+    by_alpha = report.get("alpha_sweep_nmse_db", {})
+    regions = report["target_regions"]
+    n_key = str(report["alpha_sweep_n"])
+    lam = m.get("lam_only", {}).get("by_n", {}).get(n_key, {}).get("nmse_db", {})
+    e_nmse = m.get("e_lasco", {}).get("by_n", {}).get(n_key, {}).get("nmse_db", {})
+    los, nlos = _los_nlos(regions)
+    for name, group in (("all", regions), ("LOS", los), ("NLOS", nlos)):
+        if not all(r in lam for r in group):
+            continue
+        pts = [
+            (float(a), _avg(lam, group) - _avg(v, group))
+            for a, v in by_alpha.items()
+            if all(r in v for r in group)
+        ]
+        if pts:
+            a2.plot(
+                *zip(*pts, strict=True),
+                "-" if name == "all" else "--",
+                color=colour[name],
+                marker="o",
+                label=f"fixed alpha, {name}",
+            )
+        if pts and all(r in alpha and r in e_nmse for r in group):
+            a2.plot(
+                [_avg(alpha, group)],
+                [_avg(lam, group) - _avg(e_nmse, group)],
+                "*",
+                color=colour[name],
+                ms=13,
+                label=f"E-LASCO (mean learned alpha), {name}",
+            )
+    if a2.get_legend_handles_labels()[0]:
+        a2.legend(fontsize=7)
+    else:
+        a2.text(
+            0.5,
+            0.5,
+            "sweep not finished in every region yet",
+            ha="center",
+            va="center",
+            transform=a2.transAxes,
+            color="grey",
+        )
+    a2.set(
+        title=f"LASCO with a fixed alpha (n = {n_key})",
+        xlabel="alpha",
+        ylabel="mean NMSE gain over the LAM alone (dB)",
+    )
     a2.grid(alpha=0.3)
     paths.append(folder / "alpha.png")
     fig.savefig(paths[-1], dpi=110, bbox_inches="tight")

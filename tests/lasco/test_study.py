@@ -101,6 +101,13 @@ def test_writes_json_markdown_and_figures(tiny, tmp_path):
     ]
     md = (tmp_path / "adaptation.md").read_text()
     assert "## Goals" in md and "| e_lasco |" in md
+    sweep = report["alpha_sweep_nmse_db"]  # region 101 NLOS, 102 LOS
+    assert set(sweep) == {"0.5", "1.0"} and all(set(v) == {"101", "102"} for v in sweep.values())
+    for a, v in sweep.items():
+        assert report["alpha_sweep"][a] == pytest.approx(sum(v.values()) / 2, abs=1e-4)
+    assert "| NMSE (dB) | alpha = 0.5 | alpha = 1.0 |" in md
+    assert f"| LOS | {sweep['0.5']['102']:.2f} | {sweep['1.0']['102']:.2f} |" in md
+    assert f"| NLOS | {sweep['0.5']['101']:.2f} | {sweep['1.0']['101']:.2f} |" in md
     assert json.loads((tmp_path / "adaptation.json").read_text())["meta"]["lam_preset"] == "tiny"
 
 
@@ -272,6 +279,36 @@ def test_findings_are_paired_and_say_where_baselines_win():
     for c in report["methods"]["lasco"]["by_n"]["1000"]["val_curve"].values():
         c[1] = c[0] + 0.5
     assert "lasco +0.50 dB" in "\n".join(findings(report))
+    assert "Alpha sweep" not in text  # no sweep cells yet
+
+
+def test_the_alpha_sweep_is_paired_and_split_by_los():
+    """Region 103 has only one alpha: the sweep's finding uses 101 (NLOS) and 102 (LOS)."""
+    sweep = {
+        "0.5": {"101": -3.0, "102": -10.0, "103": -5.0},
+        "1.0": {"101": -3.4, "102": -9.8},
+        "2.0": {"101": -2.0, "102": -9.0},
+    }
+    report = {
+        "target_regions": ["101", "102", "103"],
+        "alpha_sweep_n": 1000,
+        "alpha_sweep_nmse_db": sweep,
+        "alpha_sweep": {a: sum(v.values()) / len(v) for a, v in sweep.items()},
+        "e_lasco_alpha": {"101": 0.9, "102": 0.7},
+        "config": {"ns": [1000], "adapt": {"max_epochs": 100}},
+        "lam_params": 1000,
+        "methods": {
+            "e_lasco": {
+                "trainable_params": 10,
+                "by_n": {"1000": {"n": 1000, "nmse_db": {"101": -3.5, "102": -10.1}}},
+            }
+        },
+    }
+    text = "\n".join(findings(report))
+    assert "the 2 of 3 regions every alpha has finished so far (101, 102)" in text
+    assert "best at 1.0 (-6.60 dB) and spans 1.10 dB" in text  # 0.5 gives -6.50 on 101-102
+    assert "the best alpha is LOS 0.5, NLOS 1.0" in text
+    assert "(mean 0.80), reaches -6.80 dB, 0.20 dB better than the best fixed alpha" in text
 
 
 def test_the_cells_the_goals_need_run_first(tiny):
