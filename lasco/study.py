@@ -36,6 +36,7 @@ from lasco.train import AdaptConfig, FitResult, SplitTensors, adapt, evaluate
 __all__ = [
     "StudyConfig",
     "epochs_to_fraction",
+    "remaining_seconds",
     "run_study",
     "study_plan",
     "time_epochs",
@@ -204,6 +205,27 @@ def study_plan(cfg: StudyConfig) -> list[tuple[str, int | str, str]]:
     return plan
 
 
+def remaining_seconds(
+    cells: dict[str, dict[str, Any]], left: list[tuple[str, int | str, str]], n_all: int
+) -> float | None:
+    """Seconds the cells ``left`` should take: each method's mean training seconds per
+    sample over its finished cells, times each cell's n (an alpha-sweep cell costs what an
+    E-LASCO cell does). None when a method left has no finished cell to go by."""
+    per_sample: dict[str, list[float]] = {}
+    for k, c in cells.items():
+        m = k.split("|")[0]
+        per_sample.setdefault("e_lasco" if m.startswith("alpha=") else m, []).append(
+            c.get("train_seconds", 0.0) / max(1, c.get("n", 1))
+        )
+    total = 0.0
+    for m, n, _ in left:
+        rates = per_sample.get("e_lasco" if m.startswith("alpha=") else m)
+        if not rates:
+            return None
+        total += float(np.mean(rates)) * (n_all if n == ALL else int(n))
+    return total
+
+
 def run_study(
     cfg: StudyConfig,
     lam: CsiRefiner,
@@ -285,7 +307,10 @@ def run_study(
         )
         cell["n"] = n_int
         state.save(_cell_key(key, n, region), cell)
-        eta = (time.perf_counter() - t0) / i * (len(todo) - i)
+        left = todo[i:]
+        eta = remaining_seconds(state.cells, left, n_all)
+        if eta is None:  # a method with no finished cell yet: the run's mean per cell
+            eta = (time.perf_counter() - t0) / i * len(left)
         log(
             f"[{i}/{len(todo)}] {key} n={n} region {region}: {cell['nmse_db']:.2f} dB "
             f"({cell.get('train_seconds', 0):.0f} s; about {eta / 60:.0f} min left)"

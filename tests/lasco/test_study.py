@@ -7,7 +7,14 @@ from lasco.channels import ChannelCache
 from lasco.codec import Projection
 from lasco.errors import ConfigError
 from lasco.models import build_model, forward_flops
-from lasco.study import StudyConfig, epochs_to_fraction, run_study, study_plan, time_epochs
+from lasco.study import (
+    StudyConfig,
+    epochs_to_fraction,
+    remaining_seconds,
+    run_study,
+    study_plan,
+    time_epochs,
+)
 from lasco.study_report import findings, goals, quiet_seconds, write_study
 from lasco.train import AdaptConfig
 
@@ -337,6 +344,22 @@ def test_after_the_headline_cells_the_cheapest_run_first():
             stages.append(stage)
     assert stages == ["all", "100", "300", "alpha", "3000"]
     assert plan[head] == ("lam_only", "all", "101")  # regions, then methods, in order
+
+
+def test_the_time_left_scales_each_method_by_its_seconds_per_sample():
+    cells = {
+        "lasco|1000|101": {"n": 1000, "train_seconds": 20.0},
+        "lasco|4000|102": {"n": 4000, "train_seconds": 120.0},  # 0.02 and 0.03 s per sample
+        "lam_only|1000|101": {"n": 1000, "nmse_db": -7.0},  # trains nothing
+        "lam_finetune|1000|101": {"n": 1000, "train_seconds": 200.0},
+    }
+    left = [("lasco", 100, "103"), ("lasco", "all", "103"), ("alpha=0.5", 1000, "103")]
+    left += [("lam_only", 3000, "103"), ("lam_finetune", 300, "101")]
+    # alpha cells cost what E-LASCO cells do: no E-LASCO cell yet, so no estimate
+    assert remaining_seconds(cells, left, 4000) is None
+    cells["e_lasco|1000|101"] = {"n": 1000, "train_seconds": 30.0}
+    expected = 0.025 * 100 + 0.025 * 4000 + 0.03 * 1000 + 0 + 0.2 * 300
+    assert remaining_seconds(cells, left, 4000) == pytest.approx(expected)
 
 
 def test_shards_split_the_cells_over_one_state_file(tiny, tmp_path):
