@@ -69,7 +69,10 @@ default-models: $(STAMP)
 	$(BIN)/model-store --store $(DEFAULT_STORE) publish .cache/drafts/lam --key $(RELEASE_KEY)
 	$(BIN)/model-store --store $(DEFAULT_STORE) publish .cache/drafts/sam_ref --key $(RELEASE_KEY)
 
-# The adaptation study on the shipped models (hours on a CPU; resumes where it stopped).
+# The adaptation study on the shipped models (hours on a CPU; resumes where it stopped), as
+# STUDY_WORKERS shard processes sharing the cores (two 1-thread workers beat one 2-thread run).
+STUDY_WORKERS ?= 2
 study: $(STAMP)
 	$(BIN)/lasco data generate --regions 101-110 --samples 5000
-	$(BIN)/lasco experiment --preset study --json reports/adaptation.json --resume
+	$(BIN)/lasco experiment --preset study --json reports/adaptation.json --resume \
+		--workers $(STUDY_WORKERS)

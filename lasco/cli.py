@@ -317,6 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="I/K: run the I-th of K interleaved shares of the cells (0-based), so K "
         "workers split the study over one state file (each with --resume)",
     )
+    st.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="run the study as this many shard processes side by side, then write the "
+        "report (each resumes; --threads per worker, default cores // workers)",
+    )
     st.add_argument("--threads", type=int, help="torch threads of this worker (default: all)")
     st.add_argument("--store", help="model store with 'lam' and 'sam_ref' (default: shipped)")
     st.add_argument("--trusted", action="append", default=[], help="trusted public key")

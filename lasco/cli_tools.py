@@ -11,7 +11,13 @@ from lasco.channels import Catalogue
 from lasco.codec import Projection, parse_ratio
 from lasco.errors import ConfigError
 
-__all__ = ["cmd_bench_runtime", "cmd_experiment", "cmd_export"]
+__all__ = [
+    "cmd_bench_runtime",
+    "cmd_experiment",
+    "cmd_export",
+    "supervise",
+    "worker_commands",
+]
 
 
 def _cache(args: argparse.Namespace):
@@ -122,6 +128,68 @@ def cmd_bench_adapt(args: argparse.Namespace) -> int:
     return 0
 
 
+def worker_commands(args: argparse.Namespace) -> list[list[str]]:
+    """The command lines of ``--workers K``: this study as K shards of one state file, each
+    resuming, with the cores shared out (``--threads`` each, default cores // K)."""
+    import os
+    import sys
+
+    k = args.workers
+    threads = args.threads or max(1, (os.cpu_count() or 1) // k)
+    base = [sys.executable, "-m", "lasco.cli", "experiment", "--preset", "study", "--resume"]
+    base += ["--json", str(args.json or "reports/adaptation.json"), "--threads", str(threads)]
+    for flag, value in (
+        ("--budget-minutes", args.budget_minutes),
+        ("--cache", args.cache),
+        ("--store", args.store),
+    ):
+        if value is not None:
+            base += [flag, str(value)]
+    for key in args.trusted:
+        base += ["--trusted", key]
+    return [[*base, "--shard", f"{i}/{k}"] for i in range(k)]
+
+
+def supervise(commands: list[list[str]], logs: list[Path], out=print) -> int:
+    """Run ``commands`` side by side, each line of worker i's output printed as ``wI ...``
+    and its stderr (progress bars, tracebacks) kept in ``logs[i]``. Returns the worst exit
+    status; a failed worker's log tail is printed, and the others run on (their cells are
+    saved as they finish, so a rerun resumes)."""
+    import subprocess
+    import threading
+
+    procs, threads = [], []
+    for i, (cmd, log) in enumerate(zip(commands, logs, strict=True)):
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("w") as err:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+        procs.append(proc)
+
+        def relay(i: int = i, proc: subprocess.Popen = proc) -> None:
+            for line in proc.stdout:
+                out(f"w{i} {line.rstrip()}")
+
+        threads.append(threading.Thread(target=relay, daemon=True))
+        threads[-1].start()
+    try:
+        codes = [p.wait() for p in procs]
+    except KeyboardInterrupt:
+        for p in procs:
+            p.terminate()
+        raise
+    for t in threads:
+        t.join()
+    for i, (code, log) in enumerate(zip(codes, logs, strict=True)):
+        if code:
+            tail = log.read_text(errors="replace").splitlines()[-15:]
+            out(f"worker {i} failed (exit {code}); the end of {log}:")
+            for line in tail:
+                out(f"  {line}")
+        else:
+            log.unlink(missing_ok=True)
+    return max(codes, default=0)
+
+
 def _run_study(args: argparse.Namespace) -> int:
     from lasco.study import StudyConfig, run_study
     from lasco.study_report import write_study
@@ -130,6 +198,19 @@ def _run_study(args: argparse.Namespace) -> int:
         index, workers = (int(v) for v in args.shard.split("/"))
     except ValueError:
         raise ConfigError(f"--shard {args.shard!r}: expected I/K, e.g. 0/2") from None
+    if args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: expected at least 1")
+    if args.workers > 1:
+        if workers > 1:
+            raise ConfigError("--workers runs the shards itself: leave out --shard")
+        out = Path(args.json or "reports/adaptation.json")
+        logs = [out.with_name(f"{out.stem}.worker{i}.log") for i in range(args.workers)]
+        code = supervise(worker_commands(args), logs)
+        # The report of every shard's cells (nothing left to run unless a worker failed or
+        # a budget stopped them).
+        args = argparse.Namespace(**{**vars(args), "workers": 1, "budget_minutes": 0})
+        args.resume = True
+        return _run_study(args) or code
     if args.threads:
         import torch
 

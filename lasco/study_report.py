@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from lasco.channels.store import atomic_write_bytes
+
 __all__ = ["goals", "quiet_seconds", "write_study"]
 
 
@@ -470,6 +472,14 @@ def findings(report: dict[str, Any]) -> list[str]:
     return out
 
 
+def _save(fig, path: Path) -> None:
+    """Save and close ``fig`` atomically: shards that finish together may both write it."""
+    import matplotlib.pyplot as plt
+
+    atomic_write_bytes(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
+    plt.close(fig)
+
+
 def _plots(report: dict[str, Any], folder: Path) -> list[Path]:
     import matplotlib
 
@@ -499,8 +509,7 @@ def _plots(report: dict[str, Any], folder: Path) -> list[Path]:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
     paths.append(folder / "nmse_vs_n.png")
-    fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    _save(fig, paths[-1])
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for k, rec in m.items():
@@ -518,8 +527,7 @@ def _plots(report: dict[str, Any], folder: Path) -> list[Path]:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
     paths.append(folder / "convergence.png")
-    fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    _save(fig, paths[-1])
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     colour = {"all": "k", "LOS": "C0", "NLOS": "C1"}
@@ -591,8 +599,7 @@ def _plots(report: dict[str, Any], folder: Path) -> list[Path]:
     )
     a2.grid(alpha=0.3)
     paths.append(folder / "alpha.png")
-    fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    _save(fig, paths[-1])
     return paths
 
 
@@ -600,7 +607,8 @@ def write_study(report: dict[str, Any], json_path: str | Path, meta: dict[str, A
     """Write ``report`` (plus ``meta``) as JSON, the Markdown report and the figures."""
     json_path = Path(json_path)
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(dict(report, meta=meta), indent=1) + "\n")
+    text = json.dumps(dict(report, meta=meta), indent=1) + "\n"
+    atomic_write_bytes(json_path, lambda f: f.write(text.encode()))
     md = json_path.with_suffix(".md")
-    md.write_text(markdown(report, meta))
+    atomic_write_bytes(md, lambda f: f.write(markdown(report, meta).encode()))
     return [json_path, md, *_plots(report, json_path.parent)]

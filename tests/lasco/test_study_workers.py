@@ -1,0 +1,63 @@
+"""``lasco experiment --preset study --workers K``: the shard command lines it builds and
+the supervisor that runs them (the study itself is tested in test_study.py)."""
+
+import sys
+
+import pytest
+
+from lasco.cli import build_parser
+from lasco.cli_tools import supervise, worker_commands
+from lasco.errors import ConfigError
+
+
+def _args(*argv: str):
+    return build_parser().parse_args(["experiment", "--preset", "study", *argv])
+
+
+def test_workers_become_resuming_shards_that_the_cli_accepts():
+    args = _args(
+        "--workers", "3", "--threads", "2", "--json", "r/a.json", "--budget-minutes", "30",
+        "--cache", "c", "--trusted", "k.pub",
+    )  # fmt: skip
+    cmds = worker_commands(args)
+    assert len(cmds) == 3
+    for i, cmd in enumerate(cmds):
+        assert cmd[:3] == [sys.executable, "-m", "lasco.cli"]
+        child = build_parser().parse_args(cmd[3:])
+        assert child.shard == f"{i}/3" and child.resume and child.workers == 1
+        assert child.threads == 2 and child.json == "r/a.json" and child.budget_minutes == 30
+        assert child.cache == "c" and child.store is None and child.trusted == ["k.pub"]
+
+
+def test_workers_share_the_cores_out_by_default(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert {c[c.index("--threads") + 1] for c in worker_commands(_args("--workers", "4"))} == {"2"}
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert {c[c.index("--threads") + 1] for c in worker_commands(_args("--workers", "4"))} == {"1"}
+
+
+def test_supervise_prefixes_each_worker_and_shows_a_failure(tmp_path):
+    ok = [sys.executable, "-c", "print('cell a'); print('cell b')"]
+    bad = [
+        sys.executable,
+        "-c",
+        "import sys; print('cell x', flush=True); sys.stderr.write('boom\\n'); sys.exit(3)",
+    ]
+    logs, lines = [tmp_path / "w0.log", tmp_path / "w1.log"], []
+    assert supervise([ok, bad], logs, out=lines.append) == 3
+    assert {"w0 cell a", "w0 cell b", "w1 cell x"} <= set(lines)
+    assert lines.index("w0 cell a") < lines.index("w0 cell b")
+    assert f"worker 1 failed (exit 3); the end of {logs[1]}:" in lines and "  boom" in lines
+    assert not logs[0].exists() and logs[1].read_text() == "boom\n"
+    assert supervise([ok], logs[:1], out=lines.append) == 0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [(("--workers", "0"), "--workers 0"), (("--workers", "2", "--shard", "1/2"), "--shard")],
+)
+def test_bad_worker_options_are_refused(argv, message):
+    from lasco.cli_tools import cmd_experiment
+
+    with pytest.raises(ConfigError, match=message):
+        cmd_experiment(_args(*argv))
