@@ -133,6 +133,12 @@ def goals(report: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
     return out
 
 
+# The paper's figures quoted in ../shared/REFERENCE.md section 1 (from summaries): its LAM's
+# size, and E-LASCO's learned alpha (low, high, mean) over its target regions.
+PAPER_LAM_PARAMS = 63_000_000
+PAPER_ALPHA = (0.3, 0.9, 0.7)
+
+
 def _table(head: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
@@ -389,11 +395,29 @@ def findings(report: dict[str, Any]) -> list[str]:
                 f"better) with alpha learned per region"
                 + (
                     f" between {min(alphas.values()):.2f} and {max(alphas.values()):.2f} "
-                    f"(mean {np.mean(list(alphas.values())):.2f})"
+                    f"(mean {np.mean(list(alphas.values())):.2f}; the paper reports about "
+                    f"{PAPER_ALPHA[0]} to {PAPER_ALPHA[1]}, {PAPER_ALPHA[2]} on average)"
                     if alphas
                     else ""
                 )
                 + "."
+            )
+        sam = m.get("lasco", {}).get("trainable_params")
+        if sam and "sam_only" in nm and report.get("lam_params"):
+            lam_p = report["lam_params"]
+            out.append(
+                f"- **Scale.** This LAM has {lam_p:,} parameters, so the proxy SAM ({sam:,}) is "
+                f"{100 * sam / lam_p:.1f} % of it; the paper's LAM has about "
+                f"{PAPER_LAM_PARAMS / 1e6:.0f} M, where the same SAM is "
+                f"{100 * sam / PAPER_LAM_PARAMS:.2f} %. Here the LAM alone beats the SAM alone by "
+                f"{means['sam_only'] - means['lam_only']:.2f} dB"
+                + (
+                    f", and fine-tuning it takes {q_ft / q_e:.1f}x E-LASCO's adaptation time"
+                    if (q_ft := quiet_seconds(report, "lam_finetune", regions=shared))
+                    and (q_e := quiet_seconds(report, "e_lasco", regions=shared))
+                    else ""
+                )
+                + ". The parameter and time goals assume a LAM far larger than its plug-ins."
             )
     cap = report["config"]["adapt"]["max_epochs"]
     capped = []

@@ -287,6 +287,16 @@ def test_findings_are_paired_and_say_where_baselines_win():
         c[1] = c[0] + 0.5
     assert "lasco +0.50 dB" in "\n".join(findings(report))
     assert "Alpha sweep" not in text  # no sweep cells yet
+    assert "(mean 0.70; the paper reports about 0.3 to 0.9, 0.7 on average)" in text
+    assert "Scale" not in text  # no SAM-alone figures to compare with
+    v = {"101": -2.0, "102": -6.0}
+    report["methods"]["sam_only"] = {
+        "trainable_params": 0,
+        "by_n": {"1000": {"n": 1000, "nmse_db": v, "mean_nmse_db": -4.0, "regions_done": 2}},
+    }
+    text = "\n".join(findings(report))
+    assert "This LAM has 1,000 parameters, so the proxy SAM (10) is 1.0 % of it" in text
+    assert "Here the LAM alone beats the SAM alone by 2.00 dB." in text
 
 
 def test_the_alpha_sweep_is_paired_and_split_by_los():
