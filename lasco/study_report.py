@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from math import comb
 from pathlib import Path
 from typing import Any
 
@@ -302,6 +303,13 @@ def _avg(d: dict[str, float], regions: list[str] | None = None) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
+def sign_test(wins: int, n: int) -> float:
+    """Two-sided sign test: the chance of a split at least as uneven as ``wins`` of ``n``
+    paired regions if neither method were better (each region a fair coin)."""
+    k = min(wins, n - wins)
+    return min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+
+
 def _los_nlos(regions: list[str]) -> tuple[list[str], list[str]]:
     """The paper layout's target regions: even numbers are LOS, odd NLOS."""
     return [r for r in regions if int(r) % 2 == 0], [r for r in regions if int(r) % 2 == 1]
@@ -348,7 +356,8 @@ def findings(report: dict[str, Any]) -> list[str]:
                 cost = f", {q_k / q_e:.1f}x its adaptation time" if q_k and q_e else ""
                 lines.append(
                     f"{k} by {means['e_lasco'] - means[k]:.2f} dB (in {beat} of {len(shared)} "
-                    f"regions; {tp:,} trainable parameters, {tp / e_tp:.1f}x E-LASCO's{cost})"
+                    f"regions, sign test p = {sign_test(beat, len(shared)):.3f}; {tp:,} "
+                    f"trainable parameters, {tp / e_tp:.1f}x E-LASCO's{cost})"
                 )
             out.append(
                 "- **Where baselines win.** Better than E-LASCO at n = 1,000: "
@@ -380,7 +389,8 @@ def findings(report: dict[str, Any]) -> list[str]:
                     if d > 0
                     else f"trails the no-reference ablation by {-d:.2f} dB"
                 )
-                + f" (better in {better} of {len(shared)} regions): "
+                + f" (better in {better} of {len(shared)} regions, sign test p = "
+                f"{sign_test(better, len(shared)):.3f}): "
                 + (
                     "subtracting f_ref helps here."
                     if d > 0

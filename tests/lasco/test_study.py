@@ -276,7 +276,9 @@ def test_findings_are_paired_and_say_where_baselines_win():
     text = "\n".join(findings(report))
     assert "the 2 of 3 regions every method has finished so far (101, 102)" in text
     assert "E-LASCO ranks 2 of 5 and gains 0.50 dB over the LAM alone" in text
-    assert "lam_finetune by 0.75 dB (in 2 of 2 regions; 1,000 trainable parameters" in text
+    assert (
+        "lam_finetune by 0.75 dB (in 2 of 2 regions, sign test p = 0.500; 1,000 trainable" in text
+    )
     assert "E-LASCO gains 0.80 dB in LOS regions (102)" in text
     assert "0.20 dB in NLOS regions (101)" in text
     assert "LASCO beats the no-reference ablation by 0.10 dB (better in 2 of 2" in text
@@ -297,6 +299,14 @@ def test_findings_are_paired_and_say_where_baselines_win():
     text = "\n".join(findings(report))
     assert "This LAM has 1,000 parameters, so the proxy SAM (10) is 1.0 % of it" in text
     assert "Here the LAM alone beats the SAM alone by 2.00 dB." in text
+
+
+def test_sign_test():
+    from lasco.study_report import sign_test
+
+    assert sign_test(10, 10) == sign_test(0, 10) == pytest.approx(2 / 1024)
+    assert sign_test(8, 10) == pytest.approx(2 * (1 + 10 + 45) / 1024)
+    assert sign_test(5, 10) == 1.0 and sign_test(0, 0) == 1.0
 
 
 def test_the_alpha_sweep_is_paired_and_split_by_los():
