@@ -163,7 +163,9 @@ def markdown(report: dict[str, Any], meta: dict[str, Any]) -> str:
         f"n = {report['n_all']}. Adaptation: lr {report['config']['adapt']['lr']} "
         f"(LAM weights {report['config']['adapt']['lam_lr']}), at most "
         f"{report['config']['adapt']['max_epochs']} epochs, early stop after "
-        f"{report['config']['adapt']['patience']} without validation gain. Mean NMSE is the "
+        f"{report['config']['adapt']['patience']} without validation gain; one run per "
+        f"cell (seed {report['config']['adapt'].get('seed', 0)}), so region counts carry a "
+        "sign test rather than error bars. Mean NMSE is the "
         f"mean over regions of each region's test NMSE in dB. Cells done: "
         f"{report['cells_done']} of {report['cells_total']}.",
         "",
