@@ -306,6 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     st = exp.add_argument_group("the study preset")
     st.add_argument("--resume", action="store_true", help="skip cells a stopped study finished")
     st.add_argument(
+        "--status",
+        action="store_true",
+        help="print the cells done and the cell-hours left per stage, then stop",
+    )
+    st.add_argument(
         "--budget-minutes",
         type=float,
         help="stop starting cells after this long, then write the report "

@@ -190,6 +190,23 @@ def supervise(commands: list[list[str]], logs: list[Path], out=print) -> int:
     return max(codes, default=0)
 
 
+def _print_status(cfg, lam, ref, state_path: Path) -> int:
+    from lasco.study import _State, study_progress
+
+    if not state_path.is_file():
+        raise ConfigError(f"{state_path}: no study state here yet (nothing has run)")
+    cells = _State(state_path, cfg.hash(lam, ref), resume=True).cells
+    rows = study_progress(cfg, cells)
+    print(f"{state_path}: {len(cells)} of {sum(r['planned'] for r in rows)} cells done")
+    print(f"{'stage':<66} {'done':>9} {'cell-hours left':>16}")
+    for r in rows:
+        hours = "?" if r["hours_left"] is None else f"{r['hours_left']:.2f}"
+        print(f"{r['stage']:<66} {r['done']:>4}/{r['planned']:<4} {hours:>16}")
+    known = [r["hours_left"] for r in rows if r["hours_left"] is not None]
+    print(f"{'total':<66} {'':>9} {sum(known):>16.2f}  (divide by the workers running)")
+    return 0
+
+
 def _run_study(args: argparse.Namespace) -> int:
     from lasco.study import StudyConfig, run_study
     from lasco.study_report import write_study
@@ -217,6 +234,8 @@ def _run_study(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     lam, ref, lam_manifest, ref_manifest = _store_models(args)
     out = Path(args.json or "reports/adaptation.json")
+    if args.status:
+        return _print_status(StudyConfig(), lam, ref, out.with_suffix(".state.json"))
     report = run_study(
         StudyConfig(),
         lam,

@@ -39,6 +39,7 @@ __all__ = [
     "remaining_seconds",
     "run_study",
     "study_plan",
+    "study_progress",
     "time_epochs",
     "training_flops",
 ]
@@ -206,24 +207,63 @@ def study_plan(cfg: StudyConfig) -> list[tuple[str, int | str, str]]:
 
 
 def remaining_seconds(
-    cells: dict[str, dict[str, Any]], left: list[tuple[str, int | str, str]], n_all: int
+    cells: dict[str, dict[str, Any]],
+    left: list[tuple[str, int | str, str]],
+    n_all: int,
+    n_val: int = 0,
 ) -> float | None:
-    """Seconds the cells ``left`` should take: each method's mean training seconds per
-    sample over its finished cells, times each cell's n (an alpha-sweep cell costs what an
-    E-LASCO cell does). None when a method left has no finished cell to go by."""
-    per_sample: dict[str, list[float]] = {}
+    """Seconds the cells ``left`` should take. An epoch costs a forward and backward pass
+    per training sample (3 forwards) and a forward per validation sample, so each method's
+    finished cells give its seconds per unit of ``3 n + n_val``; a cell left costs that
+    times its own units (an alpha-sweep cell counts as E-LASCO). None when a method left
+    has no finished cell to go by."""
+    per_unit: dict[str, list[float]] = {}
     for k, c in cells.items():
         m = k.split("|")[0]
-        per_sample.setdefault("e_lasco" if m.startswith("alpha=") else m, []).append(
-            c.get("train_seconds", 0.0) / max(1, c.get("n", 1))
+        per_unit.setdefault("e_lasco" if m.startswith("alpha=") else m, []).append(
+            c.get("train_seconds", 0.0) / (3 * max(1, c.get("n", 1)) + n_val)
         )
     total = 0.0
     for m, n, _ in left:
-        rates = per_sample.get("e_lasco" if m.startswith("alpha=") else m)
+        rates = per_unit.get("e_lasco" if m.startswith("alpha=") else m)
         if not rates:
             return None
-        total += float(np.mean(rates)) * (n_all if n == ALL else int(n))
+        total += float(np.mean(rates)) * (3 * (n_all if n == ALL else int(n)) + n_val)
     return total
+
+
+def study_progress(cfg: StudyConfig, cells: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Where a study stands, stage by stage in the order the plan runs them: cells done and
+    planned, and the cell-hours the rest should take (``remaining_seconds``; None until
+    every method left has a finished cell). Needs the state file only, not the data."""
+    n_all = next(
+        (c["n"] for k, c in cells.items() if k.split("|")[1] == ALL),
+        max(1, round(0.8 * cfg.samples_per_target)),  # split_region's 8:1:1
+    )
+    n_val = max(1, round(0.1 * cfg.samples_per_target))
+    stages: dict[str, list[tuple[str, int | str, str]]] = {}
+    for cell in study_plan(cfg):
+        m, n, _ = cell
+        if m.startswith("alpha="):
+            name = f"alpha sweep, n = {n}"
+        elif n == cfg.ns[0] or (m == "lam_finetune" and n == ALL):  # what the goals need
+            name = f"headline: every method at n = {cfg.ns[0]}, LAM fine-tuned at n = all"
+        else:
+            name = f"n = {n}"
+        stages.setdefault(name, []).append(cell)
+    rows = []
+    for name, planned in stages.items():
+        left = [c for c in planned if _cell_key(*c) not in cells]
+        eta = remaining_seconds(cells, left, n_all, n_val)
+        rows.append(
+            {
+                "stage": name,
+                "done": len(planned) - len(left),
+                "planned": len(planned),
+                "hours_left": None if eta is None else round(eta / 3600, 2),
+            }
+        )
+    return rows
 
 
 def run_study(
@@ -308,7 +348,7 @@ def run_study(
         cell["n"] = n_int
         state.save(_cell_key(key, n, region), cell)
         left = todo[i:]
-        eta = remaining_seconds(state.cells, left, n_all)
+        eta = remaining_seconds(state.cells, left, n_all, len(va))
         if eta is None:  # a method with no finished cell yet: the run's mean per cell
             eta = (time.perf_counter() - t0) / i * len(left)
         log(

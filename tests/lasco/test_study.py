@@ -13,6 +13,7 @@ from lasco.study import (
     remaining_seconds,
     run_study,
     study_plan,
+    study_progress,
     time_epochs,
 )
 from lasco.study_report import findings, goals, quiet_seconds, write_study
@@ -366,20 +367,46 @@ def test_after_the_headline_cells_the_cheapest_run_first():
     assert plan[head] == ("lam_only", "all", "101")  # regions, then methods, in order
 
 
-def test_the_time_left_scales_each_method_by_its_seconds_per_sample():
+def test_the_time_left_scales_each_method_by_its_cost_per_epoch():
+    """An epoch costs 3 forwards per training sample and 1 per validation sample."""
     cells = {
-        "lasco|1000|101": {"n": 1000, "train_seconds": 20.0},
-        "lasco|4000|102": {"n": 4000, "train_seconds": 120.0},  # 0.02 and 0.03 s per sample
+        "lasco|1000|101": {"n": 1000, "train_seconds": 35.0},  # 3,500 units: 0.01 s each
+        "lasco|all|102": {"n": 4000, "train_seconds": 250.0},  # 12,500 units: 0.02 s each
         "lam_only|1000|101": {"n": 1000, "nmse_db": -7.0},  # trains nothing
-        "lam_finetune|1000|101": {"n": 1000, "train_seconds": 200.0},
+        "lam_finetune|1000|101": {"n": 1000, "train_seconds": 350.0},  # 0.1 s a unit
     }
     left = [("lasco", 100, "103"), ("lasco", "all", "103"), ("alpha=0.5", 1000, "103")]
     left += [("lam_only", 3000, "103"), ("lam_finetune", 300, "101")]
     # alpha cells cost what E-LASCO cells do: no E-LASCO cell yet, so no estimate
-    assert remaining_seconds(cells, left, 4000) is None
-    cells["e_lasco|1000|101"] = {"n": 1000, "train_seconds": 30.0}
-    expected = 0.025 * 100 + 0.025 * 4000 + 0.03 * 1000 + 0 + 0.2 * 300
-    assert remaining_seconds(cells, left, 4000) == pytest.approx(expected)
+    assert remaining_seconds(cells, left, 4000, 500) is None
+    cells["e_lasco|1000|101"] = {"n": 1000, "train_seconds": 70.0}  # 0.02 s a unit
+    expected = 0.015 * (300 + 500) + 0.015 * (12000 + 500) + 0.02 * 3500 + 0 + 0.1 * 1400
+    assert remaining_seconds(cells, left, 4000, 500) == pytest.approx(expected)
+
+
+def test_progress_counts_each_stage_of_the_plan():
+    cfg = StudyConfig()
+    cells = {
+        "lasco|1000|101": {"n": 1000, "train_seconds": 35.0},
+        "lam_finetune|all|104": {"n": 4000, "train_seconds": 100.0},
+        "alpha=0.5|1000|101": {"n": 1000, "train_seconds": 35.0},
+    }
+    rows = {r["stage"]: r for r in study_progress(cfg, cells)}
+    assert list(rows) == [
+        "headline: every method at n = 1000, LAM fine-tuned at n = all",
+        "n = all",
+        "n = 100",
+        "n = 300",
+        "alpha sweep, n = 1000",
+        "n = 3000",
+    ]
+    head = rows["headline: every method at n = 1000, LAM fine-tuned at n = all"]
+    assert (head["done"], head["planned"]) == (2, 100)
+    assert (rows["n = all"]["done"], rows["n = all"]["planned"]) == (0, 80)
+    assert rows["alpha sweep, n = 1000"]["done"] == 1
+    assert rows["alpha sweep, n = 1000"]["hours_left"] == pytest.approx(79 * 35 / 3600, abs=0.01)
+    assert rows["n = 100"]["hours_left"] is None  # most methods have no cell to go by
+    assert sum(r["planned"] for r in rows.values()) == 530
 
 
 def test_shards_split_the_cells_over_one_state_file(tiny, tmp_path):

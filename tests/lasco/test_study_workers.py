@@ -1,5 +1,5 @@
-"""``lasco experiment --preset study --workers K``: the shard command lines it builds and
-the supervisor that runs them (the study itself is tested in test_study.py)."""
+"""The study's command line: ``--workers K`` (the shard command lines it builds and the
+supervisor that runs them) and ``--status`` (the study itself is tested in test_study.py)."""
 
 import sys
 
@@ -61,3 +61,30 @@ def test_bad_worker_options_are_refused(argv, message):
 
     with pytest.raises(ConfigError, match=message):
         cmd_experiment(_args(*argv))
+
+
+def test_status_reads_the_state_of_the_shipped_models_study(tmp_path, capsys):
+    import json
+    from argparse import Namespace
+
+    from lasco.cli import main
+    from lasco.cli_tools import _store_models
+    from lasco.study import StudyConfig
+
+    out = tmp_path / "adaptation.json"
+    argv = ["experiment", "--preset", "study", "--json", str(out), "--status"]
+    assert main(argv) != 0
+    assert "no study state here yet (nothing has run)" in capsys.readouterr().err
+    lam, ref, _, _ = _store_models(Namespace(store=None, trusted=[]))
+    cells = {"lasco|1000|101": {"n": 1000, "train_seconds": 35.0}}
+    state = {"config_hash": StudyConfig().hash(lam, ref), "cells": cells}
+    out.with_suffix(".state.json").write_text(json.dumps(state))
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "1 of 530 cells done" in text
+    assert "headline: every method at n = 1000, LAM fine-tuned at n = all" in text
+    assert "1/100" in text and "0/80" in text
+    state["config_hash"] = "0" * 16
+    out.with_suffix(".state.json").write_text(json.dumps(state))
+    assert main(argv) != 0
+    assert "written by another study configuration" in capsys.readouterr().err
