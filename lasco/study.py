@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 ALL = "all"
+_UNHASHED = ("seed_methods", "extra_seeds")
 
 
 @dataclass(frozen=True)
@@ -59,13 +60,20 @@ class StudyConfig:
     alpha_grid: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
     alpha_n: int = 1000
     k_envs: int = 10
+    # Reruns at the first n with other adaptation seeds (only the order of the training
+    # batches changes), for the methods whose means are closest: how much of a gap is noise.
+    seed_methods: tuple[str, ...] = ("lasco", "e_lasco", "no_reference")
+    extra_seeds: tuple[int, ...] = (1, 2)
 
     def hash(self, lam: CsiRefiner, ref: CsiRefiner) -> str:
         weights = hashlib.sha256()
         for model in (lam, ref):
             for v in model.state_dict().values():
                 weights.update(v.numpy().tobytes())
-        blob = json.dumps([asdict(self), weights.hexdigest()], sort_keys=True, default=str)
+        # The seed reruns are cells of their own ("METHOD#seedS"), so choosing other ones
+        # leaves every finished cell valid: they stay out of the hash.
+        fields = {k: v for k, v in asdict(self).items() if k not in _UNHASHED}
+        blob = json.dumps([fields, weights.hexdigest()], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -183,14 +191,22 @@ def _run_cell(
 def study_plan(cfg: StudyConfig) -> list[tuple[str, int | str, str]]:
     """Every cell of the study as (method, n, region), in the order they run.
 
-    Alpha-sweep cells are ("alpha=A", cfg.alpha_n, region).
+    Alpha-sweep cells are ("alpha=A", cfg.alpha_n, region), seed reruns
+    ("METHOD#seedS", cfg.ns[0], region).
     """
     plan = [(m, n, r) for n in cfg.ns for r in cfg.targets for m in cfg.methods]
+    plan += [
+        (f"{m}#seed{s}", cfg.ns[0], r)
+        for s in cfg.extra_seeds
+        for r in cfg.targets
+        for m in cfg.seed_methods
+    ]
     plan += [(f"alpha={a}", cfg.alpha_n, r) for a in cfg.alpha_grid for r in cfg.targets]
     # The goals need every method at the first n and the LAM fine-tuned on all samples:
-    # those cells run first, then the rest of n = all (the headline's second column), then
-    # the others from the smallest training set up (the alpha sweep before the costly n),
-    # so a study cut short has the most complete report per hour spent.
+    # those cells run first, then the rest of n = all (the headline's second column) and
+    # the seed reruns (how far the headline's gaps exceed noise), then the others from the
+    # smallest training set up (the alpha sweep before the costly n), so a study cut short
+    # has the most complete report per hour spent.
     first = {
         c
         for c in plan
@@ -200,10 +216,17 @@ def study_plan(cfg: StudyConfig) -> list[tuple[str, int | str, str]]:
     def rank(cell: tuple[str, int | str, str]) -> tuple[int, int]:
         if cell in first:
             return (0, 0)
+        if "#seed" in cell[0]:
+            return (1, 1)
         return (1, 0) if cell[1] == ALL else (2, int(cell[1]))
 
     plan.sort(key=rank)  # stable: regions and methods keep their order within a rank
     return plan
+
+
+def _base_method(key: str) -> str:
+    """The method a plan key trains: "alpha=A" is E-LASCO with alpha fixed, "M#seedS" is M."""
+    return "e_lasco" if key.startswith("alpha=") else key.partition("#seed")[0]
 
 
 def remaining_seconds(
@@ -215,17 +238,17 @@ def remaining_seconds(
     """Seconds the cells ``left`` should take. An epoch costs a forward and backward pass
     per training sample (3 forwards) and a forward per validation sample, so each method's
     finished cells give its seconds per unit of ``3 n + n_val``; a cell left costs that
-    times its own units (an alpha-sweep cell counts as E-LASCO). None when a method left
+    times its own units (an alpha-sweep cell counts as E-LASCO, a seed rerun as its
+    method). None when a method left
     has no finished cell to go by."""
     per_unit: dict[str, list[float]] = {}
     for k, c in cells.items():
-        m = k.split("|")[0]
-        per_unit.setdefault("e_lasco" if m.startswith("alpha=") else m, []).append(
+        per_unit.setdefault(_base_method(k.split("|")[0]), []).append(
             c.get("train_seconds", 0.0) / (3 * max(1, c.get("n", 1)) + n_val)
         )
     total = 0.0
     for m, n, _ in left:
-        rates = per_unit.get("e_lasco" if m.startswith("alpha=") else m)
+        rates = per_unit.get(_base_method(m))
         if not rates:
             return None
         total += float(np.mean(rates)) * (3 * (n_all if n == ALL else int(n)) + n_val)
@@ -246,6 +269,8 @@ def study_progress(cfg: StudyConfig, cells: dict[str, dict[str, Any]]) -> list[d
         m, n, _ = cell
         if m.startswith("alpha="):
             name = f"alpha sweep, n = {n}"
+        elif "#seed" in m:
+            name = f"seed reruns, n = {n}: {', '.join(cfg.seed_methods)}"
         elif n == cfg.ns[0] or (m == "lam_finetune" and n == ALL):  # what the goals need
             name = f"headline: every method at n = {cfg.ns[0]}, LAM fine-tuned at n = all"
         else:
@@ -328,11 +353,15 @@ def run_study(
             )
         tr, va, te = tensors[region]
         n_int = n_all if n == ALL else int(n)
+        adapt_cfg = cfg.adapt
         if key.startswith("alpha="):
             method: Collab = ELasco(lam, ref, alpha=float(key[6:]), learn_alpha=False)
             trains = True
         else:
-            method, trains = build_method(key, lam, ref), METHODS[key].trains
+            name, _, seed = key.partition("#seed")
+            method, trains = build_method(name, lam, ref), METHODS[name].trains
+            if seed:
+                adapt_cfg = replace(cfg.adapt, seed=int(seed))
         cell = _run_cell(
             method,
             lam,
@@ -340,7 +369,7 @@ def run_study(
             tr.subset(n_int),
             va,
             te,
-            cfg.adapt,
+            adapt_cfg,
             trains,
             f"{key} n={n} @ {region}",
             progress,
@@ -455,6 +484,24 @@ def summarise(
         for r in cfg.targets
         if (k := _cell_key("e_lasco", cfg.alpha_n, r)) in cells
     }
+    seed_runs = {}
+    for m in cfg.seed_methods:
+        keys = [m] + [f"{m}#seed{s}" for s in cfg.extra_seeds]
+        runs = {
+            r: [cells[_cell_key(k, cfg.ns[0], r)]["nmse_db"] for k in keys]
+            for r in cfg.targets
+            if all(_cell_key(k, cfg.ns[0], r) in cells for k in keys)
+        }
+        if runs and cfg.extra_seeds:
+            seed_runs[m] = {
+                "n": cfg.ns[0],
+                "seeds": [cfg.adapt.seed, *cfg.extra_seeds],
+                "nmse_db": runs,
+                "mean_nmse_db": round(float(np.mean([np.mean(v) for v in runs.values()])), 4),
+                "seed_std_db": round(float(np.mean([np.std(v, ddof=1) for v in runs.values()])), 4),
+                "max_range_db": round(float(max(max(v) - min(v) for v in runs.values())), 4),
+            }
+    plan = {_cell_key(*c) for c in study_plan(cfg)}
     k = cfg.k_envs
     return {
         "lam_params": lam_params,
@@ -474,7 +521,7 @@ def summarise(
             "note": "fp32 weights only: one LAM + reference + K proxies (and alphas) "
             "against K fine-tuned LAM copies",
         },
-        "cells_done": len(cells),
-        "cells_total": len(cfg.ns) * len(cfg.targets) * len(cfg.methods)
-        + len(cfg.alpha_grid) * len(cfg.targets),
+        "seed_runs": seed_runs,
+        "cells_done": len(plan & set(cells)),
+        "cells_total": len(plan),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from math import comb
 from pathlib import Path
 from typing import Any
@@ -273,6 +274,39 @@ def markdown(report: dict[str, Any], meta: dict[str, Any]) -> str:
             + ", ".join(f"{r}: {a:.2f}" for r, a in report["e_lasco_alpha"].items())
             + f" (mean {np.mean(list(report['e_lasco_alpha'].values())):.2f}).",
         ]
+    seeds = report.get("seed_runs", {})
+    if seeds:
+        first = next(iter(seeds.values()))
+        parts += [
+            "",
+            f"## Seeds (n = {first['n']})",
+            "",
+            f"Every cell above is one run with seed {first['seeds'][0]}. These methods were "
+            f"rerun with seeds {', '.join(map(str, first['seeds'][1:]))}; only the order of "
+            "the training batches changes.",
+            "",
+            _table(
+                [
+                    "method",
+                    "regions",
+                    f"mean NMSE, seed {first['seeds'][0]}",
+                    "mean NMSE, mean of seeds",
+                    "per-region std over seeds",
+                    "largest range",
+                ],
+                [
+                    [
+                        k,
+                        str(len(v["nmse_db"])),
+                        f"{np.mean([x[0] for x in v['nmse_db'].values()]):.2f}",
+                        f"{v['mean_nmse_db']:.2f}",
+                        f"{v['seed_std_db']:.3f}",
+                        f"{v['max_range_db']:.3f}",
+                    ]
+                    for k, v in seeds.items()
+                ],
+            ),
+        ]
     mem = report["serving_memory_bytes"]
     parts += [
         "",
@@ -431,6 +465,32 @@ def findings(report: dict[str, Any]) -> list[str]:
                 )
                 + ". The parameter and time goals assume a LAM far larger than its plug-ins."
             )
+    seeds = report.get("seed_runs", {})
+    shared = [r for r in report["target_regions"] if all(r in v["nmse_db"] for v in seeds.values())]
+    if len(seeds) > 1 and shared:
+        mean = {
+            k: _avg({r: float(np.mean(v["nmse_db"][r])) for r in shared}) for k, v in seeds.items()
+        }
+        order = sorted(mean, key=mean.__getitem__)
+        noise = max(
+            float(np.mean([np.std(v["nmse_db"][r], ddof=1) for r in shared]))
+            for v in seeds.values()
+        )
+        n_seeds = len(next(iter(seeds.values()))["seeds"])
+        gaps = [f"{a} against {b} {mean[b] - mean[a]:.3f} dB" for a, b in pairwise(order)]
+        one = noise / np.sqrt(len(shared))  # a single-seed mean over the regions
+        out.append(
+            f"- **Seed noise** ({_scope(shared, report, 'every seed')}). Rerun with "
+            f"{n_seeds} seeds, a region's NMSE has a standard deviation over seeds of up to "
+            f"{noise:.3f} dB (mean over regions, the noisiest method), so a one-seed mean over "
+            f"{len(shared)} regions carries about {one:.3f} dB of seed noise and a gap between "
+            f"two such means about {np.sqrt(2) * one:.3f} dB. Averaged over the seeds, the "
+            "order is "
+            + ", ".join(f"{k} {mean[k]:.2f}" for k in order)
+            + " dB; neighbours differ by "
+            + "; ".join(gaps)
+            + "."
+        )
     cap = report["config"]["adapt"]["max_epochs"]
     capped = []
     for k, rec in m.items():

@@ -40,9 +40,11 @@ def tiny(tmp_path_factory):
         samples_per_target=40,
         ns=(8, "all"),
         methods=("lam_only", "lasco", "e_lasco", "lam_finetune"),
-        adapt=AdaptConfig(max_epochs=2, patience=2),
+        adapt=AdaptConfig(max_epochs=2, patience=2, batch_size=4),
         alpha_grid=(0.5, 1.0),
         alpha_n=8,
+        seed_methods=("e_lasco",),
+        extra_seeds=(1,),
     )
     folder = tmp_path_factory.mktemp("study")
     lam, ref = build_model("tiny").eval(), build_model("tiny").eval()
@@ -54,10 +56,16 @@ def tiny(tmp_path_factory):
 
 def test_report_layout(tiny):
     report = tiny[5]
-    assert report["cells_done"] == report["cells_total"] == 2 * 2 * 4 + 2 * 2
+    assert report["cells_done"] == report["cells_total"] == 2 * 2 * 4 + 2 * 2 + 2
     assert report["target_regions"] == ["101", "102"] and report["lam_params"] > 0
     rec = report["methods"]["e_lasco"]
     assert rec["trainable_params"] > 0
+    seeds = report["seed_runs"]["e_lasco"]
+    assert seeds["seeds"] == [0, 1] and set(seeds["nmse_db"]) == {"101", "102"}
+    for r, (first, rerun) in seeds["nmse_db"].items():
+        assert first == rec["by_n"]["8"]["nmse_db"][r]  # seed 0 is the study's own cell
+        assert rerun != first  # another batch order gives another result
+    assert seeds["seed_std_db"] > 0
     for n in ("8", "all"):
         entry = rec["by_n"][n]
         assert set(entry["nmse_db"]) == {"101", "102"}
@@ -302,6 +310,29 @@ def test_findings_are_paired_and_say_where_baselines_win():
     assert "Here the LAM alone beats the SAM alone by 2.00 dB." in text
 
 
+def test_the_seed_noise_finding():
+    def runs(v):
+        return {"n": 1000, "seeds": [0, 1], "nmse_db": v}
+
+    report = {
+        "target_regions": ["101", "102", "103"],
+        "config": {"ns": [1000], "adapt": {"max_epochs": 100}},
+        "methods": {},
+        "alpha_sweep": {},
+        "seed_runs": {
+            "lasco": runs({"101": [-3.0, -3.2], "102": [-9.0, -9.2]}),
+            "e_lasco": runs({"101": [-3.1, -3.1], "102": [-9.5, -9.3], "103": [-1.0, -1.0]}),
+        },
+    }
+    text = "\n".join(findings(report))
+    assert "(the 2 of 3 regions every seed has finished so far (101, 102))" in text
+    assert "standard deviation over seeds of up to 0.141 dB" in text
+    assert "a one-seed mean over 2 regions carries about 0.100 dB" in text
+    assert "two such means about 0.141 dB" in text
+    assert "the order is e_lasco -6.25, lasco -6.10 dB" in text
+    assert "e_lasco against lasco 0.150 dB" in text
+
+
 def test_sign_test():
     from lasco.study_report import sign_test
 
@@ -344,7 +375,11 @@ def test_the_cells_the_goals_need_run_first(tiny):
     logs = [line.split("] ", 1)[1] for line in tiny[6] if line.startswith("[")]
     keys = [(line.split()[0], line.split()[1]) for line in logs]
     assert len(keys) == tiny[5]["cells_total"]
-    first_n = [i for i, (m, n) in enumerate(keys) if n == "n=8" and not m.startswith("alpha")]
+    first_n = [
+        i
+        for i, (m, n) in enumerate(keys)
+        if n == "n=8" and not m.startswith("alpha") and "#seed" not in m
+    ]
     ft_all = [i for i, k in enumerate(keys) if k == ("lam_finetune", "n=all")]
     rest = [i for i in range(len(keys)) if i not in first_n and i not in ft_all]
     assert max(first_n) < min(ft_all) and max(ft_all) < min(rest)
@@ -352,18 +387,19 @@ def test_the_cells_the_goals_need_run_first(tiny):
 
 def test_after_the_headline_cells_the_cheapest_run_first():
     """The study's own plan: every method at n = 1,000 and the LAM fine-tuned on all
-    samples, then the rest of n = all, then n = 100, 300, the alpha sweep (at 1,000), 3,000."""
+    samples, then the rest of n = all, the seed reruns, then n = 100, 300, the alpha sweep
+    (at 1,000), 3,000."""
     cfg = StudyConfig()
     plan = study_plan(cfg)
-    assert len(plan) == len(set(plan)) == 530
+    assert len(plan) == len(set(plan)) == 590
     head = len(cfg.methods) * len(cfg.targets) + len(cfg.targets)
     assert all(n == 1000 or (m, n) == ("lam_finetune", "all") for m, n, _ in plan[:head])
     stages = []
     for m, n, _ in plan[head:]:
-        stage = "alpha" if m.startswith("alpha=") else str(n)
+        stage = "alpha" if m.startswith("alpha=") else "seeds" if "#seed" in m else str(n)
         if not stages or stages[-1] != stage:
             stages.append(stage)
-    assert stages == ["all", "100", "300", "alpha", "3000"]
+    assert stages == ["all", "seeds", "100", "300", "alpha", "3000"]
     assert plan[head] == ("lam_only", "all", "101")  # regions, then methods, in order
 
 
@@ -395,6 +431,7 @@ def test_progress_counts_each_stage_of_the_plan():
     assert list(rows) == [
         "headline: every method at n = 1000, LAM fine-tuned at n = all",
         "n = all",
+        "seed reruns, n = 1000: lasco, e_lasco, no_reference",
         "n = 100",
         "n = 300",
         "alpha sweep, n = 1000",
@@ -406,7 +443,7 @@ def test_progress_counts_each_stage_of_the_plan():
     assert rows["alpha sweep, n = 1000"]["done"] == 1
     assert rows["alpha sweep, n = 1000"]["hours_left"] == pytest.approx(79 * 35 / 3600, abs=0.01)
     assert rows["n = 100"]["hours_left"] is None  # most methods have no cell to go by
-    assert sum(r["planned"] for r in rows.values()) == 530
+    assert sum(r["planned"] for r in rows.values()) == 590
 
 
 def test_shards_split_the_cells_over_one_state_file(tiny, tmp_path):

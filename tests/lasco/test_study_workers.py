@@ -81,7 +81,7 @@ def test_status_reads_the_state_of_the_shipped_models_study(tmp_path, capsys):
     out.with_suffix(".state.json").write_text(json.dumps(state))
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "1 of 530 cells done" in text
+    assert "1 of 590 cells done" in text
     assert "headline: every method at n = 1000, LAM fine-tuned at n = all" in text
     assert "1/100" in text and "0/80" in text
     state["config_hash"] = "0" * 16
