@@ -150,8 +150,16 @@ def _fmt(x: float | None, spec: str = ".2f") -> str:
     return "-" if x is None else format(x, spec)
 
 
+def _sizes(report: dict[str, Any]) -> list[str]:
+    """The study's n as report keys, smallest first ("all" as the samples it stands for)."""
+    return sorted(
+        (str(n) for n in report["config"]["ns"]),
+        key=lambda n: report.get("n_all", 0) if n == "all" else int(n),
+    )
+
+
 def markdown(report: dict[str, Any], meta: dict[str, Any]) -> str:
-    m, ns = report["methods"], [str(n) for n in report["config"]["ns"]]
+    m, ns = report["methods"], _sizes(report)
     lam_p = report["lam_params"]
     parts = [
         "# Adaptation study",
@@ -522,16 +530,24 @@ def findings(report: dict[str, Any]) -> list[str]:
             "from it; see `convergence.png`."
         )
     rows = []
-    for n in [str(x) for x in report["config"]["ns"]]:
+    for n in _sizes(report):
         sh, nmn = _paired(report, n)
         if sh and {"e_lasco", "lam_finetune", "lam_only"} <= set(nmn):
-            rows.append(
-                f"n = {n}: E-LASCO {_avg(nmn['lam_only']) - _avg(nmn['e_lasco']):.2f} dB over "
-                f"the LAM, LAM fine-tuning {_avg(nmn['lam_only']) - _avg(nmn['lam_finetune']):.2f} "
-                f"dB ({len(sh)} regions)"
-            )
+            means = {k: _avg(v) for k, v in nmn.items()}
+            rank = sorted(means, key=means.__getitem__).index("e_lasco") + 1
+            bits = [f"E-LASCO {means['lam_only'] - means['e_lasco']:+.2f} (rank {rank} of "]
+            bits[0] += f"{len(means)})"
+            if "no_reference" in means:
+                bits.append(f"no-reference {means['lam_only'] - means['no_reference']:+.2f}")
+            bits.append(f"LAM fine-tuning {means['lam_only'] - means['lam_finetune']:+.2f}")
+            label = f"n = {n}" + (f" ({report['n_all']:,})" if n == "all" else "")
+            rows.append(f"{label}: " + ", ".join(bits) + f" dB ({len(sh)} regions)")
     if len(rows) > 1:
-        out.append("- **Data efficiency.** Gains over the LAM alone: " + "; ".join(rows) + ".")
+        out.append(
+            "- **Data efficiency.** Gains over the LAM alone, by target samples: "
+            + "; ".join(rows)
+            + "."
+        )
     by_alpha = report.get("alpha_sweep_nmse_db", {})
     shared = [r for r in report["target_regions"] if all(r in v for v in by_alpha.values())]
     if by_alpha and shared:

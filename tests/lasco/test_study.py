@@ -117,6 +117,10 @@ def test_writes_json_markdown_and_figures(tiny, tmp_path):
     ]
     md = (tmp_path / "adaptation.md").read_text()
     assert "## Goals" in md and "| e_lasco |" in md
+    assert "| method | n=8 | n=all |" in md  # sizes smallest first
+    eff = next(f for f in findings(report) if "Data efficiency" in f)
+    assert eff.index("n = 8: E-LASCO") < eff.index("n = all (32): E-LASCO")
+    assert "(rank " in eff and "of 4)" in eff and "no-reference" not in eff
     sweep = report["alpha_sweep_nmse_db"]  # region 101 NLOS, 102 LOS
     assert set(sweep) == {"0.5", "1.0"} and all(set(v) == {"101", "102"} for v in sweep.values())
     for a, v in sweep.items():
