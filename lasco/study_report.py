@@ -499,6 +499,16 @@ def findings(report: dict[str, Any]) -> list[str]:
             + "; ".join(gaps)
             + "."
         )
+        smallest = min((mean[b] - mean[a] for a, b in pairwise(order)), default=0.0)
+        if one > 0:
+            ratio = smallest / (np.sqrt(2) * one)
+            out[-1] += (
+                f" The smallest gap is {ratio:.0f} times the seed noise of a gap, so the order "
+                "is not an artefact of the seed (the test set is the same for every method)."
+                if ratio >= 3
+                else f" The smallest gap is within {max(ratio, 0):.1f} times the seed noise of "
+                "a gap: the seed alone could reorder these methods."
+            )
     cap = report["config"]["adapt"]["max_epochs"]
     capped = []
     for k, rec in m.items():

@@ -335,6 +335,9 @@ def test_the_seed_noise_finding():
     assert "two such means about 0.141 dB" in text
     assert "the order is e_lasco -6.25, lasco -6.10 dB" in text
     assert "e_lasco against lasco 0.150 dB" in text
+    assert "The smallest gap is within 1.1 times the seed noise" in text
+    report["seed_runs"]["lasco"]["nmse_db"] = {"101": [-2.0, -2.2], "102": [-8.0, -8.2]}
+    assert "The smallest gap is 8 times the seed noise" in "\n".join(findings(report))
 
 
 def test_sign_test():
