@@ -197,7 +197,8 @@ def _print_status(cfg, lam, ref, state_path: Path) -> int:
         raise ConfigError(f"{state_path}: no study state here yet (nothing has run)")
     cells = _State(state_path, cfg.hash(lam, ref), resume=True).cells
     rows = study_progress(cfg, cells)
-    print(f"{state_path}: {len(cells)} of {sum(r['planned'] for r in rows)} cells done")
+    done, planned = sum(r["done"] for r in rows), sum(r["planned"] for r in rows)
+    print(f"{state_path}: {done} of {planned} cells done")
     print(f"{'stage':<66} {'done':>9} {'cell-hours left':>16}")
     for r in rows:
         hours = "?" if r["hours_left"] is None else f"{r['hours_left']:.2f}"
@@ -225,9 +226,8 @@ def _run_study(args: argparse.Namespace) -> int:
         code = supervise(worker_commands(args), logs)
         # The report of every shard's cells (nothing left to run unless a worker failed or
         # a budget stopped them).
-        args = argparse.Namespace(**{**vars(args), "workers": 1, "budget_minutes": 0})
-        args.resume = True
-        return _run_study(args) or code
+        report_only = {"workers": 1, "budget_minutes": 0, "resume": True}
+        return _run_study(argparse.Namespace(**{**vars(args), **report_only})) or code
     if args.threads:
         import torch
 

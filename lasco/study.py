@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from lasco.channels import ChannelCache, load_region, paper_catalogue, split_region, to_real
-from lasco.channels.store import atomic_write_bytes
+from lasco.channels.store import atomic_write_bytes, split_sizes
 from lasco.codec import Projection
 from lasco.collab import METHODS, BaselineA, Collab, ELasco, SamFinetune, build_method
 from lasco.errors import ConfigError
@@ -188,6 +188,13 @@ def _run_cell(
     return cell
 
 
+def _headline(cfg: StudyConfig, cell: tuple[str, int | str, str]) -> bool:
+    """A cell the goals are judged on: a method at the first n, or the LAM fine-tuned on
+    all samples (not the seed reruns or the alpha sweep)."""
+    m, n, _ = cell
+    return m in cfg.methods and (n == cfg.ns[0] or (m == "lam_finetune" and n == ALL))
+
+
 def study_plan(cfg: StudyConfig) -> list[tuple[str, int | str, str]]:
     """Every cell of the study as (method, n, region), in the order they run.
 
@@ -207,14 +214,9 @@ def study_plan(cfg: StudyConfig) -> list[tuple[str, int | str, str]]:
     # the seed reruns (how far the headline's gaps exceed noise), then the others from the
     # smallest training set up (the alpha sweep before the costly n), so a study cut short
     # has the most complete report per hour spent.
-    first = {
-        c
-        for c in plan
-        if c[0] in cfg.methods and (c[1] == cfg.ns[0] or (c[0] == "lam_finetune" and c[1] == ALL))
-    }
 
     def rank(cell: tuple[str, int | str, str]) -> tuple[int, int]:
-        if cell in first:
+        if _headline(cfg, cell):
             return (0, 0)
         if "#seed" in cell[0]:
             return (1, 1)
@@ -259,11 +261,8 @@ def study_progress(cfg: StudyConfig, cells: dict[str, dict[str, Any]]) -> list[d
     """Where a study stands, stage by stage in the order the plan runs them: cells done and
     planned, and the cell-hours the rest should take (``remaining_seconds``; None until
     every method left has a finished cell). Needs the state file only, not the data."""
-    n_all = next(
-        (c["n"] for k, c in cells.items() if k.split("|")[1] == ALL),
-        max(1, round(0.8 * cfg.samples_per_target)),  # split_region's 8:1:1
-    )
-    n_val = max(1, round(0.1 * cfg.samples_per_target))
+    n_train, n_val = split_sizes(cfg.samples_per_target)
+    n_all = next((c["n"] for k, c in cells.items() if k.split("|")[1] == ALL), n_train)
     stages: dict[str, list[tuple[str, int | str, str]]] = {}
     for cell in study_plan(cfg):
         m, n, _ = cell
@@ -271,7 +270,7 @@ def study_progress(cfg: StudyConfig, cells: dict[str, dict[str, Any]]) -> list[d
             name = f"alpha sweep, n = {n}"
         elif "#seed" in m:
             name = f"seed reruns, n = {n}: {', '.join(cfg.seed_methods)}"
-        elif n == cfg.ns[0] or (m == "lam_finetune" and n == ALL):  # what the goals need
+        elif _headline(cfg, cell):
             name = f"headline: every method at n = {cfg.ns[0]}, LAM fine-tuned at n = all"
         else:
             name = f"n = {n}"

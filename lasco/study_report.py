@@ -545,8 +545,9 @@ def findings(report: dict[str, Any]) -> list[str]:
         if sh and {"e_lasco", "lam_finetune", "lam_only"} <= set(nmn):
             means = {k: _avg(v) for k, v in nmn.items()}
             rank = sorted(means, key=means.__getitem__).index("e_lasco") + 1
-            bits = [f"E-LASCO {means['lam_only'] - means['e_lasco']:+.2f} (rank {rank} of "]
-            bits[0] += f"{len(means)})"
+            bits = [
+                f"E-LASCO {means['lam_only'] - means['e_lasco']:+.2f} (rank {rank} of {len(means)})"
+            ]
             if "no_reference" in means:
                 bits.append(f"no-reference {means['lam_only'] - means['no_reference']:+.2f}")
             bits.append(f"LAM fine-tuning {means['lam_only'] - means['lam_finetune']:+.2f}")

@@ -26,6 +26,7 @@ __all__ = [
     "atomic_write_bytes",
     "default_cache_dir",
     "split_region",
+    "split_sizes",
     "to_real",
 ]
 
@@ -68,6 +69,12 @@ class Split:
     test: np.ndarray
 
 
+def split_sizes(n: int, fractions=(0.8, 0.1, 0.1)) -> tuple[int, int]:
+    """The training and validation sizes ``split_region`` gives ``n`` samples (the rest,
+    at least one, is the test set)."""
+    return min(max(1, round(fractions[0] * n)), n - 2), max(1, round(fractions[1] * n))
+
+
 def split_region(h_real: np.ndarray, seed: int, fractions=(0.8, 0.1, 0.1)) -> Split:
     """Shuffle (seeded) and split a region's samples 8:1:1."""
     n = h_real.shape[0]
@@ -76,9 +83,7 @@ def split_region(h_real: np.ndarray, seed: int, fractions=(0.8, 0.1, 0.1)) -> Sp
     if not np.isfinite(h_real).all():
         raise DataError("data set holds NaN/Inf values")
     perm = np.random.default_rng(seed).permutation(n)
-    n_train = max(1, round(fractions[0] * n))
-    n_val = max(1, round(fractions[1] * n))
-    n_train = min(n_train, n - 2)
+    n_train, n_val = split_sizes(n, fractions)
     tr, va, te = np.split(perm, [n_train, n_train + n_val])
     return Split(h_real[tr], h_real[va], h_real[te])
 
