@@ -174,7 +174,13 @@ def markdown(report: dict[str, Any], meta: dict[str, Any]) -> str:
         f"{report['config']['adapt']['max_epochs']} epochs, early stop after "
         f"{report['config']['adapt']['patience']} without validation gain; one run per "
         f"cell (seed {report['config']['adapt'].get('seed', 0)}), so region counts carry a "
-        "sign test rather than error bars. Mean NMSE is the "
+        "sign test rather than error bars"
+        + (
+            " (the Seeds section reruns some methods with more seeds to size the seed noise)"
+            if report.get("seed_runs")
+            else ""
+        )
+        + ". Mean NMSE is the "
         f"mean over regions of each region's test NMSE in dB. Cells done: "
         f"{report['cells_done']} of {report['cells_total']}.",
         "",
@@ -193,10 +199,16 @@ def markdown(report: dict[str, Any], meta: dict[str, Any]) -> str:
                 _cell(report, k, "all"),
                 "-" if tp is None else f"{tp:,}",
                 "-" if tp is None else f"{100 * tp / lam_p:.2f}",
-                _fmt(b1000.get("train_seconds"), ".1f"),
-                _fmt(quiet_seconds(report, k), ".1f"),
-                _fmt(b1000.get("epochs_to_95"), ".1f"),
-                _fmt(b1000["train_flops"] / 1e12 if b1000 else None, ".3f"),
+                *(
+                    ["-"] * 4  # nothing is trained: no time, epochs or FLOPs to report
+                    if not tp
+                    else [
+                        _fmt(b1000.get("train_seconds"), ".1f"),
+                        _fmt(quiet_seconds(report, k), ".1f"),
+                        _fmt(b1000.get("epochs_to_95"), ".1f"),
+                        _fmt(b1000["train_flops"] / 1e12 if b1000 else None, ".3f"),
+                    ]
+                ),
                 f"{b1000.get('regions_done', 0)}/{len(report['target_regions'])}",
             ]
         )
@@ -552,7 +564,9 @@ def findings(report: dict[str, Any]) -> list[str]:
                 bits.append(f"no-reference {means['lam_only'] - means['no_reference']:+.2f}")
             bits.append(f"LAM fine-tuning {means['lam_only'] - means['lam_finetune']:+.2f}")
             label = f"n = {n}" + (f" ({report['n_all']:,})" if n == "all" else "")
-            rows.append(f"{label}: " + ", ".join(bits) + f" dB ({len(sh)} regions)")
+            rows.append(
+                f"{label}: " + ", ".join(bits) + f" dB ({len(sh)} region{'s' * (len(sh) != 1)})"
+            )
     if len(rows) > 1:
         out.append(
             "- **Data efficiency.** Gains over the LAM alone, by target samples: "

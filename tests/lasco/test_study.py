@@ -1,3 +1,4 @@
+import copy
 import json
 
 import pytest
@@ -16,7 +17,7 @@ from lasco.study import (
     study_progress,
     time_epochs,
 )
-from lasco.study_report import findings, goals, quiet_seconds, write_study
+from lasco.study_report import findings, goals, markdown, quiet_seconds, write_study
 from lasco.train import AdaptConfig
 
 
@@ -121,6 +122,18 @@ def test_writes_json_markdown_and_figures(tiny, tmp_path):
     eff = next(f for f in findings(report) if "Data efficiency" in f)
     assert eff.index("n = 8: E-LASCO") < eff.index("n = all (32): E-LASCO")
     assert "(rank " in eff and "of 4)" in eff and "no-reference" not in eff
+    assert "dB (2 regions)" in eff
+    # the headline is at n = 1,000: relabel n = 8 so the tiny study has one
+    r1000 = copy.deepcopy(report)
+    for rec in r1000["methods"].values():
+        rec["by_n"]["1000"] = rec["by_n"].pop("8")
+    rows: dict[str, str] = {}
+    for r in markdown(r1000, {}).splitlines():  # the headline is the first table
+        if r.startswith("| "):
+            rows.setdefault(r.split(" | ")[0][2:], r)
+    # a method that trains nothing has no time, epochs or FLOPs in the headline
+    assert rows["lam_only"].endswith("| 0 | 0.00 | - | - | - | - | 2/2 |")
+    assert rows["e_lasco"].split(" | ")[6] != "-"  # wall seconds of a trained method
     sweep = report["alpha_sweep_nmse_db"]  # region 101 NLOS, 102 LOS
     assert set(sweep) == {"0.5", "1.0"} and all(set(v) == {"101", "102"} for v in sweep.values())
     for a, v in sweep.items():
