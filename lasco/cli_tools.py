@@ -195,7 +195,8 @@ def _print_status(cfg, lam, ref, state_path: Path) -> int:
 
     if not state_path.is_file():
         raise ConfigError(f"{state_path}: no study state here yet (nothing has run)")
-    cells = _State(state_path, cfg.hash(lam, ref), resume=True).cells
+    state = _State(state_path, cfg.hash(lam, ref), resume=True)
+    running, cells = state.running(), state.cells
     rows = study_progress(cfg, cells)
     done, planned = sum(r["done"] for r in rows), sum(r["planned"] for r in rows)
     print(f"{state_path}: {done} of {planned} cells done")
@@ -205,6 +206,11 @@ def _print_status(cfg, lam, ref, state_path: Path) -> int:
         print(f"{r['stage']:<66} {r['done']:>4}/{r['planned']:<4} {hours:>16}")
     known = [r["hours_left"] for r in rows if r["hours_left"] is not None]
     print(f"{'total':<66} {'':>9} {sum(known):>16.2f}  (divide by the workers running)")
+    for key, who in running.items():
+        print(
+            f"running now: {key.replace('|', ' n=', 1).replace('|', ' region ')} "
+            f"(pid {who['pid']} on {who['host']})"
+        )
     return 0
 
 

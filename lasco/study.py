@@ -17,8 +17,11 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -119,11 +122,21 @@ class _State:
     save takes an exclusive lock on ``<state>.lock``, re-reads the file and adds its cell
     to what is there, so no worker's cells are lost to another's write. Without
     ``resume`` the study starts over and its first save replaces the file.
+
+    Shared workers also ``claim`` a cell before running it, in ``<state>.claims.json``
+    under the same lock, so a worker that has run out of its own cells can take another
+    shard's not yet started ones without two workers training the same cell. A claim
+    names its host and process; on the claimant's host a claim whose process has died
+    no longer counts, so a killed worker's cell is free again. A claim by a worker on
+    another host (machines sharing the folder) is honoured until that cell is saved:
+    if such a worker dies, delete the claims file while no worker runs.
     """
 
     def __init__(self, path: Path, config_hash: str, resume: bool) -> None:
         self.path, self.config_hash, self.resume, self.cells = path, config_hash, resume, {}
         self._lock_path = path.with_name(path.name + ".lock")
+        self._claims_path = path.with_name(path.stem + ".claims.json")
+        self._me = {"host": socket.gethostname(), "pid": os.getpid()}
         self.refresh()
 
     def _read(self) -> dict[str, Any]:
@@ -137,19 +150,75 @@ class _State:
             )
         return saved["cells"]
 
-    def save(self, key: str, cell: dict[str, Any]) -> None:
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self._lock_path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            yield
+
+    def _live_claims(self) -> dict[str, dict[str, Any]]:
+        """Claims (lock held) on cells not yet saved, by workers that may still run."""
+        try:
+            claims = json.loads(self._claims_path.read_text())
+        except FileNotFoundError:
+            return {}
+        return {
+            k: c
+            for k, c in claims.items()
+            if k not in self.cells and (c["host"] != self._me["host"] or _pid_alive(c["pid"]))
+        }
+
+    def _write_claims(self, claims: dict[str, dict[str, Any]]) -> None:
+        if claims:
+            blob = json.dumps(claims, indent=0).encode()
+            atomic_write_bytes(self._claims_path, lambda f: f.write(blob))
+        else:
+            self._claims_path.unlink(missing_ok=True)
+
+    def claim(self, order: list[str]) -> str | None:
+        """The first key of ``order`` that is neither saved nor claimed by another live
+        worker, now claimed by this one; None when there is none."""
+        with self._locked():
+            self.refresh()
+            claims = self._live_claims()
+            for key in order:
+                if key not in self.cells and claims.get(key, self._me) == self._me:
+                    claims[key] = self._me
+                    self._write_claims(claims)
+                    return key
+            self._write_claims(claims)
+            return None
+
+    def running(self) -> dict[str, dict[str, Any]]:
+        """The cells claimed by workers that may still be running them."""
+        with self._locked():
+            self.refresh()
+            return self._live_claims()
+
+    def save(self, key: str, cell: dict[str, Any]) -> None:
+        with self._locked():
             self.refresh()
             self.cells[key] = cell
             blob = json.dumps({"config_hash": self.config_hash, "cells": self.cells}).encode()
             atomic_write_bytes(self.path, lambda f: f.write(blob))
+            if self._claims_path.exists():
+                self._write_claims(self._live_claims())  # drops this cell's claim
 
     def refresh(self) -> None:
         """Add the cells other workers saved (only when resuming a shared study)."""
         if self.resume:
             self.cells = {**self.cells, **self._read()}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _run_cell(
@@ -307,10 +376,12 @@ def run_study(
     """Run (or finish) the study; returns the report (see ``summarise``).
 
     ``budget_s`` stops starting new cells after that many seconds (0: only report what
-    the state file holds); the rest waits for ``resume``. ``shard=(i, k)`` runs only the
+    the state file holds); the rest waits for ``resume``. ``shard=(i, k)`` runs first the
     cells whose place in the plan is i modulo k, so k workers (processes or machines on a
-    shared folder) split the study over one state file; they must all ``resume``. The
-    report covers every cell in the file, whichever worker finished it.
+    shared folder) split the study over one state file; they must all ``resume``. A
+    worker done with its own cells then takes the others' not yet claimed ones, from the
+    end of the plan (see ``_State.claim``), so no worker idles while another has a queue.
+    The report covers every cell in the file, whichever worker finished it.
     """
     unknown = [m for m in cfg.methods if m not in METHODS]
     if unknown:
@@ -330,20 +401,33 @@ def run_study(
     }
     n_all = min(len(s.train) for s in splits.values())
     plan = study_plan(cfg)
-    todo = [
-        c for j, c in enumerate(plan) if j % workers == index and _cell_key(*c) not in state.cells
-    ]
-    mine = f" (shard {index}/{workers})" if workers > 1 else ""
-    log(f"study: {len(plan)} cells, {len(state.cells)} done, {len(todo)} to run{mine}")
+    cells = {_cell_key(*c): c for c in plan}
+    mine = [k for j, k in enumerate(cells) if j % workers == index and k not in state.cells]
+    # a shard that has run out of its own cells takes the others' from the end of the plan
+    # (their workers start from the front); claims keep two workers off one cell
+    order = mine + [k for j, k in reversed(list(enumerate(cells))) if j % workers != index]
+    tag = f" (shard {index}/{workers})" if workers > 1 else ""
+    log(f"study: {len(plan)} cells, {len(state.cells)} done, {len(mine)} to run{tag}")
     tensors: dict[str, tuple[SplitTensors, SplitTensors, SplitTensors]] = {}
     t0 = time.perf_counter()
-    for i, (key, n, region) in enumerate(todo, 1):
+    i = 0
+    while True:
         if budget_s is not None and time.perf_counter() - t0 >= budget_s:
-            log(
-                f"time budget of {budget_s / 60:.0f} min spent; {len(todo) - i + 1} cells left "
-                "for --resume"
-            )
+            state.refresh()
+            if left := [k for k in cells if k not in state.cells]:
+                log(
+                    f"time budget of {budget_s / 60:.0f} min spent; {len(left)} "
+                    f"cell{'s' * (len(left) != 1)} of the study left for --resume"
+                )
             break
+        if workers > 1:
+            ck = state.claim(order)
+        else:
+            ck = next((k for k in mine if k not in state.cells), None)
+        if ck is None:
+            break
+        i += 1
+        key, n, region = cells[ck]
         if region not in tensors:
             sp = splits[region]
             tensors[region] = tuple(
@@ -374,14 +458,16 @@ def run_study(
             progress,
         )
         cell["n"] = n_int
-        state.save(_cell_key(key, n, region), cell)
-        left = todo[i:]
+        state.save(ck, cell)
+        left = [cells[k] for k in order if k not in state.cells]  # this worker's view
         eta = remaining_seconds(state.cells, left, n_all, len(va))
         if eta is None:  # a method with no finished cell yet: the run's mean per cell
             eta = (time.perf_counter() - t0) / i * len(left)
+        among = f" for {workers} workers" if workers > 1 else ""
         log(
-            f"[{i}/{len(todo)}] {key} n={n} region {region}: {cell['nmse_db']:.2f} dB "
-            f"({cell.get('train_seconds', 0):.0f} s; about {eta / 60:.0f} min left)"
+            f"[{i}] {key} n={n} region {region}: {cell['nmse_db']:.2f} dB "
+            f"({cell.get('train_seconds', 0):.0f} s; {len(left)} cells, about "
+            f"{eta / 60 / workers:.0f} min left{among})"
         )
     state.refresh()  # what other shards finished meanwhile
     return summarise(cfg, state.cells, lam, ref, n_all)

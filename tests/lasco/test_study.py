@@ -1,5 +1,8 @@
 import copy
 import json
+import re
+import socket
+import subprocess
 
 import pytest
 import torch
@@ -466,20 +469,51 @@ def test_progress_counts_each_stage_of_the_plan():
     assert sum(r["planned"] for r in rows.values()) == 590
 
 
-def test_shards_split_the_cells_over_one_state_file(tiny, tmp_path):
-    """Two workers, each with half the cells, leave every cell in the shared state file
-    once: neither worker's save drops the other's cells."""
+def _ran(logs: list[str]) -> list[str]:
+    """The cell keys a run's log lines say it finished, in order."""
+    hits = (re.match(r"\[\d+\] (\S+) n=(\S+) region (\S+):", line) for line in logs)
+    return [f"{m[1]}|{m[2]}|{m[3]}" for m in hits if m]
+
+
+def test_shards_share_the_cells_and_a_worker_out_of_cells_takes_the_others(tiny, tmp_path):
+    """A shard runs its own cells first, then the other shards' from the end of the plan,
+    skipping every cell a live worker has claimed; a dead worker's claim frees its cell."""
     cfg, lam, ref, cache = tiny[:4]
-    state, runs = tmp_path / "s.state.json", []
-    for index in (1, 0):
+    plan = [f"{k}|{n}|{r}" for k, n, r in study_plan(cfg)]
+    assert len(plan) % 2 == 0  # so the plan's last cell is shard 1's
+    state, claims = tmp_path / "s.state.json", tmp_path / "s.state.claims.json"
+    here = socket.gethostname()
+    busy = subprocess.Popen(["sleep", "120"])  # shard 0's worker, training its first cell
+    dead = subprocess.Popen(["true"])  # a worker killed mid-cell
+    dead.wait()
+    claims.write_text(
+        json.dumps(
+            {
+                plan[0]: {"host": here, "pid": busy.pid},
+                plan[1]: {"host": here, "pid": dead.pid},
+                plan[-1]: {"host": "another-machine", "pid": 1},  # a worker elsewhere
+            }
+        )
+    )
+    try:
         logs: list[str] = []
-        report = _run(cfg, lam, ref, cache, state, resume=True, shard=(index, 2), log=logs.append)
-        runs.append([line.split("] ", 1)[1].split(":")[0] for line in logs if line[0] == "["])
-    total = tiny[5]["cells_total"]
-    assert len(runs[0]) == total // 2 and len(runs[1]) == total - total // 2
-    assert not set(runs[0]) & set(runs[1])
-    cells = json.loads(state.read_text())["cells"]
-    assert len(cells) == total and report["cells_done"] == total
+        _run(cfg, lam, ref, cache, state, resume=True, shard=(1, 2), log=logs.append)
+        assert set(json.loads(claims.read_text())) == {plan[0], plan[-1]}
+    finally:
+        busy.kill()
+        busy.wait()
+    own = [k for k in plan[1::2] if k != plan[-1]]
+    stolen = [k for k in reversed(plan[0::2]) if k != plan[0]]
+    assert _ran(logs) == own + stolen
+    logs = []  # shard 0's worker died with its first cell: a restart runs it
+    report = _run(cfg, lam, ref, cache, state, resume=True, shard=(0, 2), log=logs.append)
+    assert _ran(logs) == [plan[0]]
+    assert set(json.loads(claims.read_text())) == {plan[-1]}
+    assert report["cells_done"] == len(json.loads(state.read_text())["cells"]) == len(plan) - 1
+    logs = []  # a budget of 0 only reports, and says what is left
+    _run(cfg, lam, ref, cache, state, resume=True, budget_s=0, log=logs.append)
+    assert logs[-1] == "time budget of 0 min spent; 1 cell of the study left for --resume"
+    assert _ran(logs) == []
     with pytest.raises(ConfigError, match="resume"):
         _run(cfg, lam, ref, cache, state, shard=(0, 2))
     with pytest.raises(ConfigError, match="shard 2/2"):

@@ -83,7 +83,13 @@ def test_status_reads_the_state_of_the_shipped_models_study(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "1 of 590 cells done" in text
     assert "headline: every method at n = 1000, LAM fine-tuned at n = all" in text
-    assert "1/100" in text and "0/80" in text
+    assert "1/100" in text and "0/80" in text and "running now" not in text
+    claims = {"lasco|300|104": {"host": "another-machine", "pid": 7}}
+    out.with_suffix(".state.claims.json").write_text(json.dumps(claims))
+    assert main(argv) == 0
+    assert (
+        "running now: lasco n=300 region 104 (pid 7 on another-machine)" in capsys.readouterr().out
+    )
     state["config_hash"] = "0" * 16
     out.with_suffix(".state.json").write_text(json.dumps(state))
     assert main(argv) != 0
