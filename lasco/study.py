@@ -191,9 +191,9 @@ class _State:
             return None
 
     def running(self) -> dict[str, dict[str, Any]]:
-        """The cells claimed by workers that may still be running them."""
+        """The cells claimed by workers that may still be running them (a save drops its
+        cell's claim under the lock, so the cells read at start-up need no refresh)."""
         with self._locked():
-            self.refresh()
             return self._live_claims()
 
     def save(self, key: str, cell: dict[str, Any]) -> None:
