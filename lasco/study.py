@@ -466,8 +466,8 @@ def run_study(
         among = f" for {workers} workers" if workers > 1 else ""
         log(
             f"[{i}] {key} n={n} region {region}: {cell['nmse_db']:.2f} dB "
-            f"({cell.get('train_seconds', 0):.0f} s; {len(left)} cells, about "
-            f"{eta / 60 / workers:.0f} min left{among})"
+            f"({cell.get('train_seconds', 0):.0f} s; {len(left)} cell{'s' * (len(left) != 1)} "
+            f"left, about {eta / 60 / workers:.0f} min{among})"
         )
     state.refresh()  # what other shards finished meanwhile
     return summarise(cfg, state.cells, lam, ref, n_all)
