@@ -561,7 +561,11 @@ def findings(report: dict[str, Any]) -> list[str]:
                 f"E-LASCO {means['lam_only'] - means['e_lasco']:+.2f} (rank {rank} of {len(means)})"
             ]
             if "no_reference" in means:
-                bits.append(f"no-reference {means['lam_only'] - means['no_reference']:+.2f}")
+                ahead = sum(nmn["no_reference"][r] < nmn["e_lasco"][r] for r in sh)
+                bits.append(
+                    f"no-reference {means['lam_only'] - means['no_reference']:+.2f} "
+                    f"(ahead of E-LASCO in {ahead} of {len(sh)})"
+                )
             bits.append(f"LAM fine-tuning {means['lam_only'] - means['lam_finetune']:+.2f}")
             label = f"n = {n}" + (f" ({report['n_all']:,})" if n == "all" else "")
             rows.append(

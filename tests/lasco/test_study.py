@@ -330,6 +330,46 @@ def test_findings_are_paired_and_say_where_baselines_win():
     assert "Here the LAM alone beats the SAM alone by 2.00 dB." in text
 
 
+def test_data_efficiency_counts_the_regions_where_no_reference_leads():
+    """Per size: each method's gain over the LAM alone and, for the no-reference ablation,
+    the regions where it beats E-LASCO (paired on the regions every method has done)."""
+    nmse = {  # n -> method -> region -> dB
+        "100": {
+            "lam_only": {"101": -3.0, "102": -9.0},
+            "lam_finetune": {"101": -3.2, "102": -9.4},
+            "no_reference": {"101": -3.1, "102": -9.0},
+            "e_lasco": {"101": -3.0, "102": -9.1},
+        },
+        "all": {
+            "lam_only": {"101": -3.0, "102": -9.0, "103": -5.0},
+            "lam_finetune": {"101": -4.0, "102": -11.0, "103": -6.0},
+            "no_reference": {"101": -3.6, "102": -10.2, "103": -4.0},
+            "e_lasco": {"101": -3.4, "102": -10.0, "103": -9.0},
+        },
+    }
+    methods: dict = {k: {"trainable_params": 1, "by_n": {}} for k in nmse["all"]}
+    for n, per in nmse.items():
+        for k, v in per.items():
+            methods[k]["by_n"][n] = {"nmse_db": v, "mean_nmse_db": sum(v.values()) / len(v)}
+    report = {
+        "target_regions": ["101", "102", "103"],
+        "n_all": 4000,
+        "config": {"ns": [100, "all"], "adapt": {"max_epochs": 100}},
+        "alpha_sweep": {},
+        "e_lasco_alpha": {},
+        "lam_params": 1000,
+        "methods": methods,
+    }
+    eff = next(f for f in findings(report) if "Data efficiency" in f)
+    assert (
+        "n = 100: E-LASCO +0.05 (rank 3 of 4), no-reference +0.05 (ahead of E-LASCO in 1 of 2), "
+        "LAM fine-tuning +0.30 dB (2 regions)" in eff
+    )
+    # region 103 is done by every method at n = all; there E-LASCO leads
+    assert "n = all (4,000): E-LASCO +1.80 (rank 1 of 4)" in eff
+    assert "no-reference +0.27 (ahead of E-LASCO in 2 of 3)" in eff
+
+
 def test_the_seed_noise_finding():
     def runs(v):
         return {"n": 1000, "seeds": [0, 1], "nmse_db": v}
