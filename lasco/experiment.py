@@ -246,9 +246,13 @@ def format_table(result: dict[str, Any]) -> str:
                 f"{rec['mean_gcs']:.3f}",
                 f"{rec['trainable_params']:,}",
                 f"{100 * rec['trainable_params'] / lam_params:.1f}",
-                f"{rec['train_seconds']:.1f}",
-                f"{rec['epochs']}",
             ]
+            # a method that trains nothing has no adaptation time or epochs
+            + (
+                [f"{rec['train_seconds']:.1f}", f"{rec['epochs']}"]
+                if rec["trainable_params"]
+                else ["-", "-"]
+            )
         )
     widths = [max(len(str(c)) for c in col) for col in zip(head, *rows, strict=True)]
     fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))

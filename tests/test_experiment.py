@@ -73,6 +73,9 @@ def test_mean_is_the_mean_of_the_regions(tiny_result):
 def test_table_and_outputs(tiny_result, tmp_path):
     table = format_table(tiny_result)
     assert "e_lasco" in table and "E-LASCO alpha" in table
+    rows = {r.split()[0]: r.split() for r in table.splitlines()[2:]}
+    assert rows["lam_only"][-2:] == ["-", "-"]  # trains nothing
+    assert rows["lasco"][-1] == str(tiny_result["methods"]["lasco"]["epochs"])
     paths = write_outputs(tiny_result, tmp_path / "out" / "r.json")
     assert json.loads(paths[0].read_text())["preset"] == "tiny"
     assert paths[1].suffix == ".png" and paths[1].stat().st_size > 10_000
