@@ -121,6 +121,8 @@ def test_writes_json_markdown_and_figures(tiny, tmp_path):
     ]
     md = (tmp_path / "adaptation.md").read_text()
     assert "## Goals" in md and "| e_lasco |" in md
+    for name in names[2:]:  # the figures are shown in the report, beside it
+        assert f"]({name})" in md
     assert "| method | n=8 | n=all |" in md  # sizes smallest first
     eff = next(f for f in findings(report) if "Data efficiency" in f)
     assert eff.index("n = 8: E-LASCO") < eff.index("n = all (32): E-LASCO")
