@@ -191,7 +191,7 @@ def supervise(commands: list[list[str]], logs: list[Path], out=print) -> int:
 
 
 def _print_status(cfg, lam, ref, state_path: Path) -> int:
-    from lasco.study import _State, study_progress
+    from lasco.study import _State, cell_label, study_progress
 
     if not state_path.is_file():
         raise ConfigError(f"{state_path}: no study state here yet (nothing has run)")
@@ -207,10 +207,7 @@ def _print_status(cfg, lam, ref, state_path: Path) -> int:
     known = [r["hours_left"] for r in rows if r["hours_left"] is not None]
     print(f"{'total':<66} {'':>9} {sum(known):>16.2f}  (divide by the workers running)")
     for key, who in running.items():
-        print(
-            f"running now: {key.replace('|', ' n=', 1).replace('|', ' region ')} "
-            f"(pid {who['pid']} on {who['host']})"
-        )
+        print(f"running now: {cell_label(key)} (pid {who['pid']} on {who['host']})")
     return 0
 
 

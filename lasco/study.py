@@ -34,6 +34,7 @@ from lasco.codec import Projection
 from lasco.collab import METHODS, BaselineA, Collab, ELasco, SamFinetune, build_method
 from lasco.errors import ConfigError
 from lasco.models import CsiRefiner, count_params, forward_flops
+from lasco.study_report import plural
 from lasco.train import AdaptConfig, FitResult, SplitTensors, adapt, evaluate
 
 __all__ = [
@@ -113,6 +114,12 @@ def training_flops(
 
 def _cell_key(method: str, n: int | str, region: str) -> str:
     return f"{method}|{n}|{region}"
+
+
+def cell_label(key: str) -> str:
+    """A cell key as people read it: ``lasco n=300 region 104``."""
+    method, n, region = key.split("|")
+    return f"{method} n={n} region {region}"
 
 
 class _State:
@@ -416,8 +423,8 @@ def run_study(
             state.refresh()
             if left := [k for k in cells if k not in state.cells]:
                 log(
-                    f"time budget of {budget_s / 60:.0f} min spent; {len(left)} "
-                    f"cell{'s' * (len(left) != 1)} of the study left for --resume"
+                    f"time budget of {budget_s / 60:.0f} min spent; "
+                    f"{plural(len(left), 'cell')} of the study left for --resume"
                 )
             break
         if workers > 1:
@@ -465,8 +472,8 @@ def run_study(
             eta = (time.perf_counter() - t0) / i * len(left)
         among = f" for {workers} workers" if workers > 1 else ""
         log(
-            f"[{i}] {key} n={n} region {region}: {cell['nmse_db']:.2f} dB "
-            f"({cell.get('train_seconds', 0):.0f} s; {len(left)} cell{'s' * (len(left) != 1)} "
+            f"[{i}] {cell_label(ck)}: {cell['nmse_db']:.2f} dB "
+            f"({cell.get('train_seconds', 0):.0f} s; {plural(len(left), 'cell')} "
             f"left, about {eta / 60 / workers:.0f} min{among})"
         )
     state.refresh()  # what other shards finished meanwhile

@@ -146,6 +146,11 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 cell``, ``2 cells``."""
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
 def _fmt(x: float | None, spec: str = ".2f") -> str:
     return "-" if x is None else format(x, spec)
 
@@ -575,9 +580,7 @@ def findings(report: dict[str, Any]) -> list[str]:
                 )
             bits.append(f"LAM fine-tuning {means['lam_only'] - means['lam_finetune']:+.2f}")
             label = f"n = {n}" + (f" ({report['n_all']:,})" if n == "all" else "")
-            rows.append(
-                f"{label}: " + ", ".join(bits) + f" dB ({len(sh)} region{'s' * (len(sh) != 1)})"
-            )
+            rows.append(f"{label}: " + ", ".join(bits) + f" dB ({plural(len(sh), 'region')})")
     if len(rows) > 1:
         out.append(
             "- **Data efficiency.** Gains over the LAM alone, by target samples: "
