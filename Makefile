@@ -40,7 +40,7 @@ test: lint services
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	$(BIN)/lasco experiment --preset smoke --json reports/smoke.json
+	$(BIN)/python -m studies experiment --preset smoke --json reports/smoke.json
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache *.egg-info
@@ -74,5 +74,5 @@ default-models: $(STAMP)
 STUDY_WORKERS ?= 2
 study: $(STAMP)
 	$(BIN)/lasco data generate --regions 101-110 --samples 5000
-	$(BIN)/lasco experiment --preset study --json reports/adaptation.json --resume \
+	$(BIN)/python -m studies experiment --preset study --json reports/adaptation.json --resume \
 		--workers $(STUDY_WORKERS)

@@ -1,4 +1,4 @@
-"""``lasco``: data generation, pre-training, adaptation, evaluation and experiments.
+"""``lasco``: channel data, pre-training, adaptation, evaluation and export.
 
 Every command exits 0 on success; a bad input (unknown preset, scenario or region,
 mismatched shapes, an empty or NaN-bearing data set, a compression ratio that does
@@ -15,26 +15,24 @@ import sys
 
 from lasco.channels import (
     Catalogue,
+    ChannelCache,
     load_region,
     paper_catalogue,
     parse_region_list,
     split_region,
     to_real,
 )
-from lasco.cli_tools import (
-    _cache,
-    _git_commit,
-    cmd_bench_adapt,
-    cmd_bench_runtime,
-    cmd_experiment,
-    cmd_export,
-)
 from lasco.codec import Projection, parse_ratio
 from lasco.errors import ConfigError, LascoError
+from lasco.provenance import git_commit
 
 __all__ = ["main"]
 
 log = logging.getLogger("lasco")
+
+
+def _cache(args: argparse.Namespace) -> ChannelCache:
+    return ChannelCache(args.cache)
 
 
 def _catalogue(args: argparse.Namespace) -> Catalogue:
@@ -42,11 +40,12 @@ def _catalogue(args: argparse.Namespace) -> Catalogue:
 
 
 def _region_data(args, cat: Catalogue, regions: list[str]):
-    """Splits per region (drawing and caching channels on first use), with a progress bar."""
-    from tqdm.auto import tqdm
+    """Splits per region (drawing and caching channels on first use), with a progress bar
+    on a terminal and one line on stderr otherwise."""
+    from lasco.progress import progress
 
     specs = [cat.get(r) for r in regions]
-    with tqdm(total=len(specs) * args.samples, desc="channels", unit="sample") as bar:
+    with progress(len(specs) * args.samples, "channels", unit="sample", leave=True) as bar:
         return {
             s.env_id: split_region(
                 to_real(load_region(s, args.samples, _cache(args), bar.update)), s.seed
@@ -88,7 +87,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         "epochs": args.epochs,
         "seed": args.seed,
         "batch_size": args.batch_size,
-        "commit": _git_commit(),
+        "commit": git_commit(),
     }
 
     def save_best(epoch: int, val_db: float) -> None:
@@ -199,13 +198,46 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     lam, ref, proj = _load_pair(args)
     _, _, te = _target_tensors(args, lam, ref, proj)
     out = {"region": args.region, "n_test": len(te)}
-    for name, pred in (("lam_only", te.base), ("sam_only", te.ref)):
+    for name, pred in (("lam-only", te.base), ("sam-only", te.ref)):
         out[name] = {
             "nmse_db": metrics.nmse_db(pred.numpy(), te.y.numpy()),
             "gcs": metrics.gcs(pred.numpy(), te.y.numpy()),
         }
     out["input_nmse_db"] = metrics.nmse_db(te.x.numpy(), te.y.numpy())
     print(json.dumps(out, indent=1))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from lasco.export import read_manifest, write_artifact
+    from lasco.train import load_checkpoint
+
+    model, kind, meta = load_checkpoint(args.checkpoint)
+    if not meta.get("complete", True):
+        raise ConfigError(f"{args.checkpoint} is from an unfinished pre-training run")
+    lam = None
+    if kind != "lam":
+        if not args.lam_artifact:
+            raise ConfigError(f"a {kind} artifact needs --lam-artifact (the LAM it goes with)")
+        lam = read_manifest(args.lam_artifact)
+    training = {k: v for k, v in meta.items() if k not in ("val_curve", "projection_id")}
+    metrics = {"source_test_nmse_db": meta.get("source_test_nmse_db")}
+    manifest = write_artifact(
+        model,
+        args.out,
+        kind=kind,
+        name=args.name or meta.get("preset"),
+        projection_id=meta["projection_id"],
+        training=training,
+        metrics=metrics,
+        lam=lam,
+        graph=args.graph,
+        export_commit=git_commit(),
+    )
+    print(
+        f"{manifest.name} ({kind}, {manifest.params:,} parameters) -> {args.out}; "
+        f"ONNX parity {manifest.extra['onnx_parity_max_abs']:.1e}"
+    )
     return 0
 
 
@@ -252,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--n", type=int, help="target training samples (default: all)")
         sp.set_defaults(func=func)
         if name == "adapt":
-            sp.add_argument("--method", default="e_lasco")
+            sp.add_argument("--method", default="e-lasco")
             sp.add_argument("--lr", type=float, default=1e-3)
             sp.add_argument("--batch-size", type=int, default=64)
             sp.add_argument("--max-epochs", type=int, default=100)
@@ -273,76 +305,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.set_defaults(func=cmd_export)
 
-    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(
-        dest="bench_cmd", required=True
-    )
-    br = bench.add_parser("runtime", help="LascoRuntime throughput, latency, memory")
-    br.add_argument("--json", help="write the records here (and a PNG beside it)")
-    br.add_argument("--quick", action="store_true", help="a subset, in under a minute")
-    br.add_argument(
-        "--threads", type=int, help="runtime workers (default: all cores); sessions use one"
-    )
-    br.add_argument("--lam-preset", help="benchmark random-weight models of this LAM preset")
-    br.add_argument("--sam-preset", default="sam", help="with --lam-preset: the SAM preset")
-    br.add_argument("--ratio", default="1/4", help="with --lam-preset: compression ratio")
-    br.set_defaults(func=cmd_bench_runtime)
-    ba = bench.add_parser(
-        "adapt", help="seconds per adaptation epoch of every method, back to back in one run"
-    )
-    ba.add_argument("--json", help="write the result here (the study report reads it)")
-    ba.add_argument("--region", default="101", help="target region (default 101)")
-    ba.add_argument("--n", type=int, default=1000, help="training samples (default 1000)")
-    ba.add_argument("--epochs", type=int, default=3, help="timed epochs per method (default 3)")
-    ba.add_argument("--cache", help="channel cache folder")
-    ba.add_argument("--store", help="model store with 'lam' and 'sam_ref' (default: shipped)")
-    ba.add_argument("--trusted", action="append", default=[], help="trusted public key")
-    ba.set_defaults(func=cmd_bench_adapt)
-
-    exp = sub.add_parser("experiment", help="the whole chain: pretrain, adapt every method")
-    exp.add_argument("--preset", default="smoke")
-    exp.add_argument("--catalogue", help="JSON catalogue with 'role': source|target per region")
-    exp.add_argument("--cache", help="cache folder")
-    exp.add_argument("--json", help="write the result JSON (and a PNG beside it)")
-    st = exp.add_argument_group("the study preset")
-    st.add_argument("--resume", action="store_true", help="skip cells a stopped study finished")
-    st.add_argument(
-        "--status",
-        action="store_true",
-        help="print the cells done and the cell-hours left per stage, then stop",
-    )
-    st.add_argument(
-        "--budget-minutes",
-        type=float,
-        help="stop starting cells after this long, then write the report "
-        "(0: just report what is done)",
-    )
-    st.add_argument(
-        "--shard",
-        default="0/1",
-        help="I/K: run the I-th of K interleaved shares of the cells (0-based), so K "
-        "workers split the study over one state file (each with --resume)",
-    )
-    st.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="run the study as this many shard processes side by side, then write the "
-        "report (each resumes; --threads per worker, default cores // workers)",
-    )
-    st.add_argument("--threads", type=int, help="torch threads of this worker (default: all)")
-    st.add_argument("--store", help="model store with 'lam' and 'sam_ref' (default: shipped)")
-    st.add_argument("--trusted", action="append", default=[], help="trusted public key")
-    ov = exp.add_argument_group("overrides of the preset")
-    ov.add_argument("--lam", help="LAM model preset")
-    ov.add_argument("--sam", help="SAM model preset")
-    ov.add_argument("--ratio", help="compression ratio, e.g. 1/8")
-    ov.add_argument("--samples-per-source", type=int)
-    ov.add_argument("--samples-per-target", type=int)
-    ov.add_argument("--target-train-n", type=int, help="target training samples per region")
-    ov.add_argument("--pretrain-epochs", type=int)
-    ov.add_argument("--sam-pretrain-epochs", type=int)
-    ov.add_argument("--adapt-max-epochs", type=int)
-    exp.set_defaults(func=cmd_experiment)
     return p
 
 

@@ -1,7 +1,7 @@
 """UE-side projection codec (numpy only).
 
 The UE compresses its CSI with a fixed random linear projection and the network
-recovers a coarse estimate with the pseudo-inverse (REFERENCE section 1):
+recovers a coarse estimate with the pseudo-inverse (docs/method.md):
 
     s    = A vec(H)              A in R^{M x 2048}, M = CR * 2048
     H_in = devec(A^+ s)          A^+ = A^T (A A^T)^{-1}, computed once

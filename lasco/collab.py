@@ -3,19 +3,19 @@
 Every method is an ``nn.Module`` whose ``forward(x, base, ref)`` maps the coarse
 input ``x = H_in [B, 2, 32, 32]`` to ``H_hat``, given the frozen LAM output
 ``base = f_base(x)`` and the frozen reference SAM output ``ref = f_ref(x)``.
-Those two are computed once per data set and cached (REFERENCE section 1: no
+Those two are computed once per data set and cached (docs/method.md: no
 gradient flows through the LAM, so a black-box LAM works), which is why LASCO's
 adaptation costs what a SAM costs. Methods that train the LAM itself
 (``needs_lam = True``) recompute it and ignore ``base``.
 
-    lam_only      H_hat = f_base(x)
-    sam_only      H_hat = f_ref(x)                          (pre-trained SAM alone)
-    sam_finetune  H_hat = f_sam(x),  f_sam from f_ref, all trained
+    lam-only      H_hat = f_base(x)
+    sam-only      H_hat = f_ref(x)                          (pre-trained SAM alone)
+    sam-finetune  H_hat = f_sam(x),  f_sam from f_ref, all trained
     lasco         H_hat = f_base + (f_pxy - f_ref),  f_pxy from f_ref
-    e_lasco       H_hat = f_pxy + alpha (f_base - f_ref),  alpha learnable (init 1)
-    no_reference  H_hat = f_base + r(x),  r: SAM trunk from f_ref, zero head, no skip
-    baseline_a    H_hat = f_lam(x) + s(x),  s: fresh SAM with zero head; both trained
-    lam_finetune  H_hat = f_lam(x),  all LAM parameters trained
+    e-lasco       H_hat = f_pxy + alpha (f_base - f_ref),  alpha learnable (init 1)
+    no-reference  H_hat = f_base + r(x),  r: SAM trunk from f_ref, zero head, no skip
+    baseline-a    H_hat = f_lam(x) + s(x),  s: fresh SAM with zero head; both trained
+    lam-finetune  H_hat = f_lam(x),  all LAM parameters trained
     lora          H_hat = f_lam(x) with LoRA (PEFT) on every block linear, rank sized
                   to about the proxy SAM's trainable parameters
 """
@@ -208,15 +208,15 @@ class MethodInfo:
 METHODS: dict[str, MethodInfo] = {
     m.key: m
     for m in (
-        MethodInfo("lam_only", "LAM alone", LamOnly, trains=False),
-        MethodInfo("sam_only", "pre-trained SAM alone", SamOnly, trains=False),
-        MethodInfo("sam_finetune", "SAM fine-tuned", SamFinetune),
-        MethodInfo("baseline_a", "Baseline A (LAM + SAM, joint)", BaselineA),
-        MethodInfo("lam_finetune", "LAM fully fine-tuned", LamFinetune),
+        MethodInfo("lam-only", "LAM alone", LamOnly, trains=False),
+        MethodInfo("sam-only", "pre-trained SAM alone", SamOnly, trains=False),
+        MethodInfo("sam-finetune", "SAM fine-tuned", SamFinetune),
+        MethodInfo("baseline-a", "Baseline A (LAM + SAM, joint)", BaselineA),
+        MethodInfo("lam-finetune", "LAM fully fine-tuned", LamFinetune),
         MethodInfo("lora", "LoRA on the LAM (PEFT)", Lora),
-        MethodInfo("no_reference", "LASCO without reference SAM", NoReference),
+        MethodInfo("no-reference", "LASCO without reference SAM", NoReference),
         MethodInfo("lasco", "LASCO", Lasco),
-        MethodInfo("e_lasco", "E-LASCO", ELasco),
+        MethodInfo("e-lasco", "E-LASCO", ELasco),
     )
 }
 

@@ -5,7 +5,7 @@ folders: ``manifest.json`` (what the model is, how it was made, how well it did,
 and the sha256 of every file), ``model.onnx`` (for serving with ONNX Runtime:
 input ``h_in [batch, 2, 32, 32] float32``, output ``h_hat`` of the same shape, a
 dynamic batch axis) and ``model.pt`` (the torch checkpoint, for training). The
-model store (issue 4) signs and versions these folders.
+model store (``model_store``) signs and versions these folders.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from lasco.errors import DataError
+from lasco.errors import ConfigError, DataError
 from lasco.models import CsiRefiner, count_params
 from lasco.train import load_checkpoint, save_checkpoint
+from model_store import IncompatibleModel, InvalidManifest, Manifest, Producer, VerifiedArtifact
+from model_store.manifest import CSI_INPUTS, CSI_OUTPUTS, MANIFEST_FILE, MODEL_FILE, TORCH_FILE
 
 __all__ = [
     "ARTIFACT_FILES",
@@ -35,12 +36,14 @@ __all__ = [
     "load_artifact",
     "model_from_store",
     "onnx_parity",
+    "read_manifest",
     "sha256_file",
+    "store_models",
     "write_artifact",
 ]
 
-ARTIFACT_FILES = ("manifest.json", "model.onnx", "model.pt")
-INPUT, OUTPUT = "h_in", "h_hat"
+ARTIFACT_FILES = (MANIFEST_FILE, MODEL_FILE, TORCH_FILE)
+INPUT, OUTPUT = CSI_INPUTS[0].name, CSI_OUTPUTS[0].name
 OPSET = 17
 
 
@@ -110,17 +113,22 @@ def write_artifact(
     training: dict[str, Any],
     metrics: dict[str, float],
     lam_sha256: str | None = None,
+    lam: Manifest | None = None,
     parity_inputs: np.ndarray | None = None,
     environment_id: str | None = None,
     alpha: float | None = None,
     graph: str = "fused",
     export_commit: str | None = None,
-) -> dict[str, Any]:
+) -> Manifest:
     """Write an unsigned artifact folder (a draft for ``ModelStore.publish``, which sets the
     version, the file hashes and the signature) atomically; returns the draft manifest.
 
-    Refuses (DataError) when the ONNX export disagrees with torch by more than 1e-4.
+    Refuses (DataError) when the ONNX export disagrees with torch by more than 1e-4, and
+    (ConfigError) a SAM that does not fit ``lam``, the LAM artifact it goes with
+    (model_store's compatibility rule; ``lam_sha256`` defaults to that LAM's).
     """
+    if lam is not None and lam_sha256 is None:
+        lam_sha256 = lam.onnx_sha256
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
@@ -135,32 +143,33 @@ def write_artifact(
         if err > 1e-4:
             raise DataError(f"ONNX export of {name!r} differs from torch by {err:.2e} (> 1e-4)")
         save_checkpoint(tmp / "model.pt", model, kind, dict(training, projection_id=projection_id))
-        manifest = {
-            "kind": kind,
-            "name": name,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "producer": {
-                "commit": str(training.get("commit", "unknown")),
-                "config": {k: v for k, v in training.items() if k != "commit"},
-                "catalogue_hash": training.get("catalogue_hash"),
-                "export_commit": export_commit,
-            },
-            "environment_id": environment_id,
-            "alpha": alpha,
-            "projection_id": projection_id,
-            "model": model.cfg.to_dict(),
-            "params": count_params(model),
-            "inputs": [{"name": INPUT, "shape": ["batch", 2, 32, 32], "dtype": "float32"}],
-            "outputs": [{"name": OUTPUT, "shape": ["batch", 2, 32, 32], "dtype": "float32"}],
-            "lam_sha256": lam_sha256,
-            "training": training,
-            "metrics": metrics,
-            "onnx_parity_max_abs": err,
-            "onnx_graph": graph,
-            "files": {f: sha256_file(tmp / f) for f in ("model.onnx", "model.pt")},
-        }
-        manifest["onnx_sha256"] = manifest["files"]["model.onnx"]
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        manifest = Manifest.draft(
+            kind=kind,
+            name=name,
+            projection_id=projection_id,
+            producer=Producer(
+                commit=str(training.get("commit", "unknown")),
+                config={k: v for k, v in training.items() if k != "commit"},
+                catalogue_hash=training.get("catalogue_hash"),
+                export_commit=export_commit,
+            ),
+            files={f: sha256_file(tmp / f) for f in (MODEL_FILE, TORCH_FILE)},
+            environment_id=environment_id,
+            alpha=alpha,
+            model=model.cfg.to_dict(),
+            params=count_params(model),
+            lam_sha256=lam_sha256,
+            training=training,
+            metrics=metrics,
+            onnx_graph=graph,
+            extra={"onnx_parity_max_abs": err},
+        )
+        if lam is not None:
+            try:
+                manifest.check_compatible(lam)
+            except IncompatibleModel as exc:
+                raise ConfigError(f"cannot export {name!r} for {lam.label}: {exc}") from None
+        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest.to_dict(), indent=1) + "\n")
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
@@ -173,24 +182,54 @@ def write_artifact(
     return manifest
 
 
-def load_artifact(folder: str | Path) -> tuple[CsiRefiner, dict[str, Any]]:
-    """The torch model and manifest of an (unsigned) artifact folder, after checking the
-    file hashes its manifest lists. Signed artifacts come from ``ModelStore.fetch``."""
+def read_manifest(folder: str | Path) -> Manifest:
+    """The manifest of an (unsigned) artifact folder, after checking the file hashes it
+    lists (DataError otherwise). Signed artifacts come from ``ModelStore.fetch``."""
     folder = Path(folder)
-    manifest_path = folder / "manifest.json"
+    manifest_path = folder / MANIFEST_FILE
     if not manifest_path.is_file():
-        raise DataError(f"{folder} is not a model artifact (no manifest.json)")
-    manifest = json.loads(manifest_path.read_text())
-    for fname, digest in manifest.get("files", {}).items():
+        raise DataError(f"{folder} is not a model artifact (no {MANIFEST_FILE})")
+    try:
+        manifest = Manifest.from_dict(json.loads(manifest_path.read_text()), draft=True)
+    except (ValueError, InvalidManifest) as exc:
+        raise DataError(f"artifact {folder}: {exc}") from None
+    for fname, digest in manifest.files.items():
         if not (folder / fname).is_file() or sha256_file(folder / fname) != digest:
             raise DataError(f"artifact {folder}: {fname} is missing or its sha256 does not match")
-    model, _, _ = load_checkpoint(folder / "model.pt")
+    return manifest
+
+
+def load_artifact(folder: str | Path) -> tuple[CsiRefiner, Manifest]:
+    """The torch model and manifest of an (unsigned) artifact folder (see read_manifest)."""
+    manifest = read_manifest(folder)
+    model, _, _ = load_checkpoint(Path(folder) / TORCH_FILE)
     return model, manifest
 
 
-def model_from_store(art: Any) -> CsiRefiner:
+def model_from_store(art: VerifiedArtifact) -> CsiRefiner:
     """The torch model of a verified store artifact (``model_store.VerifiedArtifact``)."""
     if "model.pt" not in art.files:
         raise DataError(f"artifact {art.name} v{art.version} carries no torch state (model.pt)")
     model, _, _ = load_checkpoint(io.BytesIO(art.files["model.pt"]))
     return model
+
+
+def store_models(
+    store_uri: str | None = None, trusted: list[str] | tuple[str, ...] = ()
+) -> tuple[CsiRefiner, CsiRefiner, Manifest, Manifest]:
+    """The LAM and reference SAM (torch) of a model store (default: the shipped one) and
+    their manifests, after checking the reference SAM was trained against that LAM."""
+    from model_store import ModelStore, TrustedKeys, default_store
+
+    store = ModelStore(store_uri, TrustedKeys(list(trusted))) if store_uri else default_store()
+    lam_art, ref_art = store.fetch("lam"), store.fetch("sam_ref")
+    try:
+        ref_art.manifest.check_compatible(lam_art.manifest)
+    except IncompatibleModel as exc:
+        raise ConfigError(f"the store's LAM and reference SAM do not go together: {exc}") from None
+    return (
+        model_from_store(lam_art),
+        model_from_store(ref_art),
+        lam_art.manifest,
+        ref_art.manifest,
+    )

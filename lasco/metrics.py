@@ -1,4 +1,4 @@
-"""Reconstruction metrics in numpy (REFERENCE section 1). Torch twins: lasco.losses.
+"""Reconstruction metrics in numpy (docs/method.md). Torch twins: lasco.losses.
 
     NMSE = E[ ||H_hat - H||^2 / ||H||^2 ]                  (reported in dB)
     GCS  = E[ (1/Nc) sum_i |h_hat_i^H h_i| / (||h_hat_i|| ||h_i||) ]

@@ -2,7 +2,7 @@
 
 Pre-training (LAM and reference SAM on pooled source regions): AdamW, batch 256,
 learning rate warmed up linearly over the first 5 % of steps from 0 to 1e-3,
-then cosine down to 1e-5 (REFERENCE section 1); the best validation state wins.
+then cosine down to 1e-5 (docs/method.md); the best validation state wins.
 
 Adaptation (one target region): fixed learning rate 1e-3 (``lam_lr``, default
 1e-4, for LAM weights of the methods that train the LAM), at most 100 epochs,
@@ -28,12 +28,12 @@ from typing import BinaryIO
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from lasco.collab import Collab
 from lasco.errors import DataError, ShapeError
 from lasco.losses import nmse as nmse_t
 from lasco.models import CsiRefiner, ModelConfig, build_model
+from lasco.progress import progress as progress_bar
 
 __all__ = [
     "AdaptConfig",
@@ -156,27 +156,29 @@ def pretrain(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, cfg.epochs * steps_per_epoch))
     res, best = FitResult(), copy.deepcopy(model.state_dict())
     t0 = time.perf_counter()
-    bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False)
-    for epoch in bar:
-        perm = torch.randperm(len(x))
-        for i in range(0, len(x), cfg.batch_size):
-            idx = perm[i : i + cfg.batch_size]
-            xb, yb = x[idx].to(dev), y[idx].to(dev)
-            loss = torch.mean((model(xb) - yb) ** 2)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-        model.eval()
-        with torch.no_grad():
-            v = _val_nmse_db(lambda s: model(vx[s]), vy, 1024)
-        model.train()
-        res.val_nmse_db.append(v)
-        if v <= res.best_nmse_db:
-            res.best_epoch, best = epoch + 1, copy.deepcopy(model.state_dict())
-            if on_best is not None:
-                on_best(epoch + 1, v)
-        bar.set_postfix(val_nmse_db=f"{v:.2f}")
+    with progress_bar(cfg.epochs, desc, unit="epoch", enabled=progress) as bar:
+        for epoch in range(cfg.epochs):
+            perm = torch.randperm(len(x))
+            for i in range(0, len(x), cfg.batch_size):
+                idx = perm[i : i + cfg.batch_size]
+                xb, yb = x[idx].to(dev), y[idx].to(dev)
+                loss = torch.mean((model(xb) - yb) ** 2)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+            model.eval()
+            with torch.no_grad():
+                v = _val_nmse_db(lambda s: model(vx[s]), vy, 1024)
+            model.train()
+            res.val_nmse_db.append(v)
+            if v <= res.best_nmse_db:
+                res.best_epoch, best = epoch + 1, copy.deepcopy(model.state_dict())
+                if on_best is not None:
+                    on_best(epoch + 1, v)
+            bar.set_postfix(val_nmse_db=f"{v:.2f}")
+            bar.update()
+            bar.summary = f"best val {res.best_nmse_db:.2f} dB"
     model.load_state_dict(best)
     model.eval()
     res.epochs, res.seconds = cfg.epochs, time.perf_counter() - t0
@@ -257,28 +259,31 @@ def adapt(
     res.val_nmse_db.append(val_db())  # epoch 0: before any update
     t0, stale = time.perf_counter(), 0
     method.train()
-    bar = tqdm(range(cfg.max_epochs), desc=desc, disable=not progress, leave=False)
-    for epoch in bar:
-        perm = torch.randperm(len(train), device=dev)
-        for i in range(0, len(train), cfg.batch_size):
-            idx = perm[i : i + cfg.batch_size]
-            x, y, base, ref = (t[idx] for t in tr)
-            loss = torch.mean((method(x, base, ref) - y) ** 2)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        v = val_db()
-        res.val_nmse_db.append(v)
-        res.epochs = epoch + 1
-        if on_epoch is not None:
-            on_epoch(epoch + 1, v)
-        if v < min(res.val_nmse_db[:-1]):
-            res.best_epoch, best, stale = epoch + 1, copy.deepcopy(method.state_dict()), 0
-        else:
-            stale += 1
-        bar.set_postfix(val_nmse_db=f"{v:.2f}")
-        if stale >= cfg.patience:
-            break
+    with progress_bar(cfg.max_epochs, desc, unit="epoch", enabled=progress) as bar:
+        for epoch in range(cfg.max_epochs):
+            perm = torch.randperm(len(train), device=dev)
+            for i in range(0, len(train), cfg.batch_size):
+                idx = perm[i : i + cfg.batch_size]
+                x, y, base, ref = (t[idx] for t in tr)
+                loss = torch.mean((method(x, base, ref) - y) ** 2)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            v = val_db()
+            res.val_nmse_db.append(v)
+            res.epochs = epoch + 1
+            if on_epoch is not None:
+                on_epoch(epoch + 1, v)
+            if v < min(res.val_nmse_db[:-1]):
+                res.best_epoch, best, stale = epoch + 1, copy.deepcopy(method.state_dict()), 0
+            else:
+                stale += 1
+            bar.set_postfix(val_nmse_db=f"{v:.2f}")
+            bar.update()
+            bar.summary = f"best val {res.best_nmse_db:.2f} dB"
+            if stale >= cfg.patience:
+                bar.summary += ", early stop"
+                break
     res.seconds = time.perf_counter() - t0
     method.load_state_dict(best)
     method.eval()

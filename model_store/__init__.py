@@ -24,6 +24,16 @@ from model_store.errors import (
     VerificationError,
     VersionExists,
 )
+from model_store.manifest import (
+    CSI_INPUTS,
+    CSI_OUTPUTS,
+    Kind,
+    Manifest,
+    Producer,
+    TensorSpec,
+    check_compatible,
+    check_io,
+)
 from model_store.signing import TrustedKeys, generate_keypair, load_private_key
 from model_store.store import ModelStore
 
@@ -38,6 +48,8 @@ def default_store() -> ModelStore:
 
 
 __all__ = [
+    "CSI_INPUTS",
+    "CSI_OUTPUTS",
     "DEFAULT_STORE",
     "DEFAULT_TRUSTED_KEYS",
     "BadSignature",
@@ -46,18 +58,24 @@ __all__ = [
     "HttpBackend",
     "IncompatibleModel",
     "InvalidManifest",
+    "Kind",
     "LocalBackend",
     "MalformedArtifact",
+    "Manifest",
     "MarkedBad",
     "MissingSignature",
     "ModelStore",
     "NotFound",
+    "Producer",
     "StoreError",
+    "TensorSpec",
     "TrustedKeys",
     "UnknownSigningKey",
     "VerificationError",
     "VerifiedArtifact",
     "VersionExists",
+    "check_compatible",
+    "check_io",
     "default_store",
     "generate_keypair",
     "load_private_key",

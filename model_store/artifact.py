@@ -23,13 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model_store.errors import (
-    HashMismatch,
-    IncompatibleModel,
-    InvalidManifest,
-    MalformedArtifact,
-    MissingSignature,
-)
+from model_store.errors import HashMismatch, IncompatibleModel, MalformedArtifact, MissingSignature
+from model_store.manifest import MANIFEST_FILE, MODEL_FILE, SIGNATURE_FILE, Manifest, TensorSpec
 from model_store.signing import TrustedKeys
 
 __all__ = [
@@ -43,8 +38,7 @@ __all__ = [
     "verify",
 ]
 
-MANIFEST, MODEL, SIGNATURE = "manifest.json", "model.onnx", "manifest.sig"
-_ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16"}
+MANIFEST, MODEL, SIGNATURE = MANIFEST_FILE, MODEL_FILE, SIGNATURE_FILE
 
 
 def sha256(data: bytes) -> str:
@@ -58,9 +52,9 @@ def canonical(manifest: Mapping[str, Any]) -> bytes:
 
 @dataclass(frozen=True)
 class VerifiedArtifact:
-    """A verified artifact held in memory: its manifest, file bytes and signer."""
+    """A verified artifact held in memory: its typed manifest, file bytes and signer."""
 
-    manifest: dict[str, Any]
+    manifest: Manifest
     files: dict[str, bytes]
     key_id: str
 
@@ -70,11 +64,11 @@ class VerifiedArtifact:
 
     @property
     def name(self) -> str:
-        return self.manifest["name"]
+        return self.manifest.name
 
     @property
     def version(self) -> int:
-        return self.manifest["version"]
+        return int(self.manifest.version or 0)
 
 
 def read_folder(folder: str | Path) -> dict[str, bytes]:
@@ -93,26 +87,21 @@ def verify(
         if required not in files:
             raise MalformedArtifact(f"artifact has no {required}")
     try:
-        manifest = json.loads(files[MANIFEST])
+        raw = json.loads(files[MANIFEST])
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedArtifact(f"manifest.json is not JSON: {exc}") from None
-    if not isinstance(manifest, dict):
+    if not isinstance(raw, dict):
         raise MalformedArtifact("manifest.json is not a JSON object")
     if SIGNATURE not in files:
         raise MissingSignature("artifact has no manifest.sig")
     kid = trusted.verify(files[MANIFEST], files[SIGNATURE])
-    from schemas import SchemaValidationError, validate
-
-    try:
-        validate("model-manifest", manifest)
-    except SchemaValidationError as exc:
-        raise InvalidManifest(str(exc)) from None
-    for fname, digest in manifest["files"].items():
+    manifest = Manifest.from_dict(raw)  # InvalidManifest naming the field
+    for fname, digest in manifest.files.items():
         if fname not in files:
             raise HashMismatch(f"{fname} is listed in the manifest but missing")
         if sha256(files[fname]) != digest:
             raise HashMismatch(f"sha256 of {fname} does not match the manifest")
-    if manifest["onnx_sha256"] != manifest["files"][MODEL]:
+    if manifest.onnx_sha256 != manifest.files[MODEL]:
         raise HashMismatch("onnx_sha256 and files['model.onnx'] disagree")
     art = VerifiedArtifact(manifest, dict(files), kid)
     if check_onnx:
@@ -129,20 +118,18 @@ def check_onnx_signature(art: VerifiedArtifact) -> None:
     except Exception as exc:  # ORT raises its own exception types
         raise IncompatibleModel(f"ONNX Runtime cannot load model.onnx: {exc}") from None
     for side, got, want in (
-        ("input", sess.get_inputs(), art.manifest["inputs"]),
-        ("output", sess.get_outputs(), art.manifest["outputs"]),
+        ("input", sess.get_inputs(), art.manifest.inputs),
+        ("output", sess.get_outputs(), art.manifest.outputs),
     ):
-        if [g.name for g in got] != [w["name"] for w in want]:
+        specs = [TensorSpec.from_ort(g) for g in got]
+        if [g.name for g in specs] != [w.name for w in want]:
             raise IncompatibleModel(
-                f"model {side}s {[g.name for g in got]} != manifest {[w['name'] for w in want]}"
+                f"model {side}s {[g.name for g in specs]} != manifest {[w.name for w in want]}"
             )
-        for g, w in zip(got, want, strict=True):
-            shape = [d if isinstance(d, int) else "batch" for d in g.shape]
-            if shape != [d if isinstance(d, int) else "batch" for d in w["shape"]]:
+        for g, w in zip(specs, want, strict=True):
+            if g.shape != w.shape:
                 raise IncompatibleModel(
-                    f"{side} {g.name!r} has shape {g.shape}, manifest says {w['shape']}"
+                    f"{side} {g.name!r} has shape {list(g.shape)}, manifest says {list(w.shape)}"
                 )
-            if _ORT_DTYPES.get(g.type) != w["dtype"]:
-                raise IncompatibleModel(
-                    f"{side} {g.name!r} is {g.type}, manifest says {w['dtype']}"
-                )
+            if g.dtype != w.dtype:
+                raise IncompatibleModel(f"{side} {g.name!r} is {g.dtype}, manifest says {w.dtype}")

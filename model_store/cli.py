@@ -47,8 +47,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     fields = json.loads(args.set) if args.set else {}
     manifest = _store(args).publish(args.folder, key, name=args.name, **fields)
     print(
-        f"published {manifest['name']} version {manifest['version']} "
-        f"(model.onnx {manifest['onnx_sha256'][:12]}..., signed by {public_hex(key)[:12]}...)"
+        f"published {manifest.name} version {manifest.version} "
+        f"(model.onnx {manifest.onnx_sha256[:12]}..., signed by {public_hex(key)[:12]}...)"
     )
     return 0
 
@@ -67,7 +67,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     name, _, version = args.ref.partition("@")
     art = _store(args).fetch(name, version or "latest")
-    print(json.dumps(dict(art.manifest, signed_by=art.key_id), indent=1))
+    print(json.dumps(dict(art.manifest.to_dict(), signed_by=art.key_id), indent=1))
     return 0
 
 

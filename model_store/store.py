@@ -21,6 +21,7 @@ from model_store.artifact import (
 )
 from model_store.backends import Backend, open_backend
 from model_store.errors import InvalidManifest, MarkedBad, NotFound, StoreError, VersionExists
+from model_store.manifest import Manifest
 from model_store.signing import TrustedKeys, sign
 
 __all__ = ["ModelStore"]
@@ -50,7 +51,7 @@ class ModelStore:
         name: str | None = None,
         retries: int = 5,
         **fields: Any,
-    ) -> dict[str, Any]:
+    ) -> Manifest:
         """Publish an artifact as the next version of its name; returns the signed manifest.
 
         ``source`` is a folder or a ``{file name: bytes}`` mapping with ``manifest.json``
@@ -75,10 +76,10 @@ class ModelStore:
             draft["version"] = max(self.backend.versions(draft["name"]), default=0) + 1
             manifest_bytes = canonical(draft)
             out = dict(files, **{MANIFEST: manifest_bytes, SIGNATURE: sign(key, manifest_bytes)})
-            verify(out, TrustedKeys([_pub(key)]), check_onnx=False)  # schema and hashes
+            art = verify(out, TrustedKeys([_pub(key)]), check_onnx=False)  # schema, hashes
             try:
                 self.backend.write(draft["name"], draft["version"], out)
-                return draft
+                return art.manifest
             except VersionExists:
                 continue  # another publisher took this version; take the next one
         raise StoreError(f"could not publish {draft['name']}: versions kept colliding")
@@ -160,9 +161,9 @@ class ModelStore:
         """Resolve, read and verify an artifact (a VerificationError subclass if refused)."""
         v = self.resolve(name, version)
         art = verify(self.backend.read(name, v), self.trusted, check_onnx=check_onnx)
-        if art.manifest["name"] != name or art.manifest["version"] != v:
+        if art.manifest.name != name or art.manifest.version != v:
             raise InvalidManifest(
-                f"{name}/{v} holds a manifest for {art.manifest['name']}/{art.manifest['version']}"
+                f"{name}/{v} holds a manifest for {art.manifest.name}/{art.manifest.version}"
             )
         return art
 

@@ -7,14 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lasco.runtime import LascoRuntime
 from model_store import DEFAULT_STORE, DEFAULT_TRUSTED_KEYS, ModelStore, TrustedKeys
+from serving import LascoRuntime
 from xapp.core import CsiXapp
 from xapp.outputs import Sdl
-from xapp.settings import Settings
+from xapp.settings import Settings, TelemetrySettings
 from xapp.telemetry import InfluxSink, LineProtocolFile, Telemetry
 
-__all__ = ["build_core", "load_controls"]
+__all__ = ["build_core", "build_telemetry", "load_controls"]
 
 
 def load_controls(path: str | Path | None) -> dict[str, Any]:
@@ -34,28 +34,27 @@ def build_core(
     threads: int | None = None,
 ) -> CsiXapp:
     """A core on the configured store (default: the shipped one) and its LAM/reference."""
-    if settings.trusted_keys:
-        trusted = TrustedKeys(settings.trusted_keys)
-    else:
-        trusted = TrustedKeys.from_folder(DEFAULT_TRUSTED_KEYS)
-    store = ModelStore(settings.store_uri or DEFAULT_STORE, trusted)
+    st = settings.store
+    trusted = (
+        TrustedKeys(st.trusted_keys)
+        if st.trusted_keys
+        else TrustedKeys.from_folder(DEFAULT_TRUSTED_KEYS)
+    )
+    store = ModelStore(st.uri or DEFAULT_STORE, trusted)
     runtime = LascoRuntime.from_store(
-        store,
-        lam=settings.lam_name,
-        sam_ref=settings.sam_ref_name,
-        threads=threads or settings.runtime_workers,
+        store, lam=st.lam, sam_ref=st.sam_ref, threads=threads or settings.runtime.workers
     )
     if telemetry is None:
-        if settings.influx_url:
-            sink = InfluxSink(
-                settings.influx_url,
-                settings.influx_token,
-                settings.influx_org,
-                settings.influx_bucket,
-            )
-        elif settings.telemetry_file:
-            sink = LineProtocolFile(settings.telemetry_file)
-        else:
-            sink = None
-        telemetry = Telemetry(sink, settings.telemetry_interval_s, settings.telemetry_buffer_points)
+        telemetry = build_telemetry(settings.telemetry)
     return CsiXapp(settings, runtime, store, sdl=sdl, telemetry=telemetry)
+
+
+def build_telemetry(t: TelemetrySettings) -> Telemetry:
+    """Telemetry to InfluxDB (``influx_url``), else to a line-protocol ``file``, else
+    aggregated but written nowhere."""
+    sink: InfluxSink | LineProtocolFile | None = None
+    if t.influx_url:
+        sink = InfluxSink(t.influx_url, t.token, t.org, t.bucket)
+    elif t.file:
+        sink = LineProtocolFile(t.file)
+    return Telemetry(sink, t.interval_s, t.buffer_points)

@@ -1,4 +1,4 @@
-"""``csi-xapp``: run the xApp in a RIC (RMR), replay captured messages, or benchmark it."""
+"""``csi-xapp``: run the xApp in a RIC (RMR), or replay captured messages through its core."""
 
 from __future__ import annotations
 
@@ -36,12 +36,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run(Settings.from_controls(load_controls(args.config)))
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from xapp.bench import main as bench_main
-
-    return bench_main(args)
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="csi-xapp", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true")
@@ -54,10 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run in a RIC: RMR, SDL, InfluxDB (needs librmr_si.so)")
     run.add_argument("--config", help="descriptor or controls JSON (default: $CONFIG_FILE)")
     run.set_defaults(func=cmd_run)
-    b = sub.add_parser("bench", help="indications/s and latency, PDU in to SDL write")
-    b.add_argument("--json", help="write the records here (and a PNG beside it)")
-    b.add_argument("--quick", action="store_true")
-    b.set_defaults(func=cmd_bench)
     return p
 
 

@@ -52,13 +52,13 @@ def read_messages(lines: Iterable[str]) -> Iterator[tuple[int, int, str | None, 
 
 
 def summary(core: CsiXapp) -> dict[str, Any]:
-    c = core.counters
+    c = core.counters.snapshot()
     return {
-        "served": c["served"],
+        "served": c.get("served", 0),
         "dropped": {
             k[len("dropped_") :]: v for k, v in sorted(c.items()) if k.startswith("dropped_")
         },
-        "a1": {"ok": c["a1_ok"], "error": c["a1_error"], "deleted": c["a1_deleted"]},
+        "a1": {k: c.get(f"a1_{k}", 0) for k in ("ok", "error", "deleted")},
         "counters": dict(sorted(c.items())),
         "active_policies": sorted(core.policies),
     }

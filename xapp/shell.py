@@ -5,7 +5,8 @@ sender, as the A1 mediator expects), everything else by ``rmr_send``; messages t
 core originates (subscriptions with the E2 node's meid) are sent from a ticker thread
 that also flushes micro-batches on time. The framework answers RIC_HEALTH_CHECK_REQ
 itself; the config handler (start and inotify MODIFY of $CONFIG_FILE) updates the
-E2 node list. SDL is ricsdl's on DBAAS_SERVICE_HOST/PORT.
+E2 node list. SDL is ricsdl's on DBAAS_SERVICE_HOST/PORT. The shell is where the core's
+refusals become log lines: a config it cannot use is logged and the running one kept.
 
 Boundary: importing ricxappframe's RMR parts loads the native ``librmr_si.so``, which
 no PyPI, Debian or npm package ships (O-RAN SC images install the rmr .deb). The
@@ -20,8 +21,9 @@ import threading
 import time
 from typing import Any
 
-from xapp.core import HANDLERS, CsiXapp
+from xapp.core import CsiXapp
 from xapp.mtypes import MType
+from xapp.settings import Settings, SettingsError
 
 __all__ = ["RmrShell", "run"]
 
@@ -55,7 +57,7 @@ class RmrShell:
         self.xapp = self._factory(
             self._default, config_handler=self._config, rmr_port=self.rmr_port
         )
-        for mtype in HANDLERS:
+        for mtype in self.core.mtypes:
             self.xapp.register_callback(self._on_message, int(mtype))
         self.core.restore()
         for mtype, payload, meid in self.core.start_messages():
@@ -80,20 +82,27 @@ class RmrShell:
                 if r_mtype in RTS_TYPES:
                     xapp.rmr_rts(sbuf, new_payload=r_payload, new_mtype=int(r_mtype))
                 elif not xapp.rmr_send(r_payload, int(r_mtype)):
-                    self.core.count(f"send_failed_{int(r_mtype)}")
+                    self.core.counters.count(f"send_failed_{int(r_mtype)}")
         finally:
             xapp.rmr_free(sbuf)
 
     def _default(self, xapp: Any, summary: dict, sbuf: Any) -> None:
-        self.core.count(f"unhandled_mtype_{summary[self.rmr.RMR_MS_MSG_TYPE]}")
+        self.core.counters.count(f"unhandled_mtype_{summary[self.rmr.RMR_MS_MSG_TYPE]}")
         xapp.rmr_free(sbuf)
 
     def _config(self, xapp: Any, config: dict) -> None:
+        """A changed descriptor: validated as at start; its E2 node list, when it has one,
+        applies now (the other settings at the next start)."""
         controls = config.get("controls", config)
-        nodes = controls.get("e2_nodes")
-        if nodes is not None:
-            self.core.subscriptions.set_nodes(list(nodes))
-            log.info("config: E2 nodes now %s", nodes)
+        try:
+            settings = Settings.from_controls(controls)
+        except SettingsError as exc:
+            log.warning("config refused, keeping the running one: %s", exc)
+            return
+        if "e2_nodes" in controls.get("subscription", {}):
+            nodes = settings.subscription.e2_nodes
+            self.core.subscriptions.set_nodes(nodes)
+            log.info("config: E2 nodes now %s", list(nodes))
 
     # -- sending ------------------------------------------------------------------------
     def send(self, mtype: int, payload: bytes, meid: str | None) -> bool:
@@ -118,20 +127,22 @@ class RmrShell:
         while not self._stop.wait(self.tick_s):
             for mtype, payload, meid in self.core.tick():
                 if not self.send(mtype, payload, meid):
-                    self.core.count("send_failed_subscription")
+                    self.core.counters.count("send_failed_subscription")
 
     # -- probes -------------------------------------------------------------------------
     def readiness(self) -> dict[str, bool]:
         checks = {"lam_loaded": self.core.runtime is not None}
         try:
-            checks["store_reachable"] = bool(self.core.store.versions(self.core.settings.lam_name))
+            checks["store_reachable"] = bool(
+                self.core.store.versions(self.core.settings.store.lam)
+            )
         except Exception:  # any store failure means not ready
             checks["store_reachable"] = False
         checks["rmr_ready"] = bool(self.xapp is not None and self.xapp.healthcheck())
         return checks
 
 
-def run(settings: Any) -> int:
+def run(settings: Settings) -> int:
     """``csi-xapp run``: the xApp in a RIC (RMR, SDL on Redis, telemetry to InfluxDB)."""
     from xapp.app import build_core
     from xapp.probes import serve_probes
@@ -140,7 +151,7 @@ def run(settings: Any) -> int:
     core = build_core(settings, sdl=RedisSdl.from_env())
     core.telemetry.start()
     shell = RmrShell(core)
-    serve_probes(shell.readiness, lambda: dict(core.counters))
+    serve_probes(shell.readiness, core.counters.snapshot)
     shell.start(thread=True)
     try:
         while True:

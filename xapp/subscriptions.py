@@ -1,22 +1,23 @@
 """E2 subscriptions: one RICsubscriptionRequest (REPORT action, E2SM-CSI event trigger
 with the report period) per configured E2 node; a failure or no answer is retried
-with backoff (``settings.resubscribe_backoff_s``, the last step repeating)."""
+with backoff (``resubscribe_backoff_s``, the last step repeating); a request left
+unanswered for ``answer_timeout_s`` is sent again."""
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from xapp import e2ap
 from xapp.e2sm_csi import encode_event_trigger
 from xapp.mtypes import MType
-from xapp.settings import Settings
+from xapp.settings import SubscriptionSettings
 
 __all__ = ["Subscriptions"]
 
 log = logging.getLogger(__name__)
 REQUESTOR_ID = 1001
-ANSWER_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -29,7 +30,9 @@ class _Node:
 
 
 class Subscriptions:
-    def __init__(self, settings: Settings) -> None:
+    """The subscription state of each configured E2 node (new, pending, active, failed)."""
+
+    def __init__(self, settings: SubscriptionSettings) -> None:
         self.settings = settings
         self.nodes: dict[str, _Node] = {}
         self.set_nodes(settings.e2_nodes)
@@ -55,7 +58,7 @@ class Subscriptions:
                 continue
             node.attempts += 1
             node.state = "pending"
-            node.next_at = now + max(ANSWER_TIMEOUT_S, self._backoff(node.attempts))
+            node.next_at = now + max(self.settings.answer_timeout_s, self._backoff(node.attempts))
             payload = e2ap.encode_subscription_request(
                 REQUESTOR_ID,
                 node.instance_id,
@@ -77,8 +80,6 @@ class Subscriptions:
         if outcome.ok:
             node.state, node.attempts, node.cause = "active", 0, ""
         else:
-            import time
-
             node.state, node.cause = "failed", outcome.cause
             node.next_at = (time.monotonic() if now is None else now) + self._backoff(node.attempts)
             log.warning(

@@ -5,7 +5,7 @@ area of the BS's 120-degree sector (azimuth -60..+60 degrees around the array
 boresight +x) between 20 m and 195 m from the BS, so each whole disc lies inside
 the 200 m cell; a draw is kept only when its disc lies at least ``gap`` metres
 from every region kept before. Regions are numbered 1..110 in the order kept.
-Odd-numbered regions are NLOS and even-numbered regions LOS (REFERENCE section 1);
+Odd-numbered regions are NLOS and even-numbered regions LOS (as in arXiv:2512.12170);
 regions 1-100 are sources for pre-training, 101-110 adaptation targets. Each
 region's seed is ``seed * 1000 + number``. Target regions are drawn in snapshots of
 up to 5,000 UEs, so a target of up to 5,000 samples is one spatially consistent

@@ -83,7 +83,7 @@ def _similarity_stats(cat, regions, n, spatial_consistency):
 
 @pytest.mark.slow
 def test_spatial_consistency_makes_a_region_one_environment(cat):
-    """NLOS UMi, angular-delay magnitude as the feature (REFERENCE section 2): with
+    """NLOS UMi, angular-delay magnitude as the feature (docs/data.md): with
     spatial consistency, UE pairs under 1 m apart are clearly more alike than pairs
     over 8 m apart, and UEs of one region are more alike than UEs of two regions;
     both effects are stronger than with Sionna's independent default."""

@@ -1,4 +1,4 @@
-"""The collaboration formulas of REFERENCE section 1, checked on untrained models."""
+"""The collaboration formulas of docs/method.md, checked on untrained models."""
 
 import pytest
 import torch
@@ -39,7 +39,7 @@ def test_lasco_is_base_plus_proxy_minus_reference(pair):
 
 def test_e_lasco_formula_and_learnable_alpha(pair):
     lam, ref, x, base, refo = pair
-    m = build_method("e_lasco", lam, ref).eval()
+    m = build_method("e-lasco", lam, ref).eval()
     assert isinstance(m, ELasco) and m.alpha.requires_grad and float(m.alpha.detach()) == 1.0
     with torch.no_grad():
         m.alpha.fill_(0.3)
@@ -63,7 +63,7 @@ def test_no_gradient_reaches_the_lam_or_reference(pair):
     assert all(p.grad is not None for p in m.proxy.parameters())
 
 
-@pytest.mark.parametrize("key", ["no_reference", "baseline_a", "lora", "lam_finetune"])
+@pytest.mark.parametrize("key", ["no-reference", "baseline-a", "lora", "lam-finetune"])
 def test_lam_side_methods_start_at_the_lam(pair, key):
     lam, ref, x, base, refo = pair
     _, y = _out(key, lam, ref, x, base, refo)
@@ -74,10 +74,10 @@ def test_trainable_parameter_counts(pair):
     lam, ref, *_ = pair
     n_lam, n_ref = count_params(lam), count_params(ref)
     counts = {k: build_method(k, lam, ref).trainable_params() for k in METHODS}
-    assert counts["lam_only"] == counts["sam_only"] == 0
-    assert counts["lasco"] == counts["sam_finetune"] == counts["no_reference"] == n_ref
-    assert counts["lam_finetune"] == n_lam
-    assert counts["baseline_a"] == n_lam + n_ref
+    assert counts["lam-only"] == counts["sam-only"] == 0
+    assert counts["lasco"] == counts["sam-finetune"] == counts["no-reference"] == n_ref
+    assert counts["lam-finetune"] == n_lam
+    assert counts["baseline-a"] == n_lam + n_ref
     assert 0.5 * n_ref <= counts["lora"] <= 2 * n_ref  # LoRA sized like the SAM
 
 
@@ -90,7 +90,7 @@ def test_lora_rank_matches_the_budget(pair):
 def test_building_a_method_does_not_touch_the_originals(pair):
     lam, ref, *_ = pair
     before = [p.clone() for p in lam.parameters()]
-    m = build_method("lam_finetune", lam, ref)
+    m = build_method("lam-finetune", lam, ref)
     with torch.no_grad():
         for p in m.parameters():
             p.add_(1.0)

@@ -6,7 +6,7 @@ import torch
 
 from lasco.channels import load_region, paper_catalogue, to_real
 from lasco.codec import Projection
-from lasco.errors import DataError
+from lasco.errors import ConfigError, DataError
 from lasco.export import GRAPHS, export_onnx, load_artifact, onnx_parity, write_artifact
 from lasco.models import ModelConfig, build_model
 
@@ -86,7 +86,7 @@ def test_artifact_roundtrip_and_tamper_detection(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "model.onnx", "model.pt"]
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no temp left
     back, m = load_artifact(folder)
-    assert m == json.loads((folder / "manifest.json").read_text()) == manifest
+    assert m == manifest and m.to_dict() == json.loads((folder / "manifest.json").read_text())
     x = torch.randn(2, 2, 32, 32)
     assert torch.equal(back(x), model(x))
     data = bytearray((folder / "model.onnx").read_bytes())
@@ -99,3 +99,37 @@ def test_artifact_roundtrip_and_tamper_detection(tmp_path):
 def test_not_an_artifact(tmp_path):
     with pytest.raises(DataError, match=r"no manifest\.json"):
         load_artifact(tmp_path)
+
+
+def test_a_sam_for_another_projection_is_not_exported(tmp_path):
+    """The export applies the store's compatibility rule to a SAM and its LAM artifact."""
+    common = dict(training={"epochs": 1}, metrics={"source_test_nmse_db": -3.0})
+    lam = write_artifact(
+        build_model("tiny").eval(),
+        tmp_path / "lam",
+        kind="lam",
+        name="lam",
+        projection_id="gauss-0-512",
+        **common,
+    )
+    with pytest.raises(ConfigError, match="expects projection gauss-0-256"):
+        write_artifact(
+            build_model("tiny").eval(),
+            tmp_path / "sam",
+            kind="sam_ref",
+            name="sam_ref",
+            projection_id="gauss-0-256",
+            lam=lam,
+            **common,
+        )
+    assert not (tmp_path / "sam").exists()
+    sam = write_artifact(
+        build_model("tiny").eval(),
+        tmp_path / "sam",
+        kind="sam_ref",
+        name="sam_ref",
+        projection_id="gauss-0-512",
+        lam=lam,
+        **common,
+    )
+    assert sam.lam_sha256 == lam.onnx_sha256

@@ -6,7 +6,7 @@ from lasco.models import PRESETS, ModelConfig, build_model, count_params, get_pr
 
 
 def test_paper_sizes():
-    # REFERENCE section 1: LAM about 63 M parameters, SAM about 0.11 M.
+    # The paper (arXiv:2512.12170): LAM about 63 M parameters, SAM about 0.11 M.
     assert count_params(build_model("lam-paper")) == pytest.approx(63.1e6, rel=0.01)
     assert count_params(build_model("sam")) == pytest.approx(0.11e6, rel=0.02)
     assert count_params(build_model("lam-base")) == pytest.approx(6.4e6, rel=0.01)

@@ -73,9 +73,20 @@ def test_adapt_improves_lasco_and_early_stops():
     method = build_method("lasco", lam, ref)
     res = adapt(method, tr, va, AdaptConfig(max_epochs=40, patience=3), progress=False)
     assert res.best_nmse_db < res.val_nmse_db[0] - 1.0  # at least 1 dB better than the LAM
-    assert res.epochs <= 40
-    if res.epochs < 40:  # stopped early: the last `patience` epochs brought no gain
-        assert min(res.val_nmse_db[-3:]) >= res.best_nmse_db
+    assert len(res.val_nmse_db) == res.epochs + 1 <= 41
+    # it ran all 40 epochs, or stopped because the last `patience` brought no gain
+    assert res.epochs == 40 or min(res.val_nmse_db[-3:]) >= res.best_nmse_db
+
+
+def test_adapt_stops_after_patience_epochs_without_gain():
+    lam, ref = build_model("tiny"), build_model("tiny")
+    tr = SplitTensors.build(*_toy(32, 2), lam, ref)
+    va = SplitTensors.build(*_toy(16, 3), lam, ref)
+    method = build_method("lasco", lam, ref)
+    # a zero learning rate never improves on epoch 0: the patience runs out at epoch 3
+    res = adapt(method, tr, va, AdaptConfig(lr=0.0, max_epochs=40, patience=3), progress=False)
+    assert res.epochs == 3 and res.best_epoch == 0
+    assert res.val_nmse_db == [res.val_nmse_db[0]] * 4
 
 
 def test_adapt_subset_refuses_zero_samples():

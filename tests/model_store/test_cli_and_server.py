@@ -127,5 +127,5 @@ def test_shipped_store_verifies(capsys):
         pytest.fail("the shipped store has no LAM")
     store = default_store()
     lam, ref = store.fetch("lam"), store.fetch("sam_ref")
-    assert ref.manifest["lam_sha256"] == lam.manifest["onnx_sha256"]
-    assert lam.manifest["projection_id"] == ref.manifest["projection_id"]
+    assert ref.manifest.lam_sha256 == lam.manifest.onnx_sha256
+    assert lam.manifest.projection_id == ref.manifest.projection_id

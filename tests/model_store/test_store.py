@@ -27,10 +27,10 @@ from tests.model_store.conftest import draft
 def test_publish_assigns_increasing_versions_and_signs(store, keys, onnx_bytes):
     m1 = store.publish(draft(onnx_bytes), keys["key"])
     m2 = store.publish(draft(onnx_bytes), keys["key"])
-    assert (m1["version"], m2["version"]) == (1, 2)
+    assert (m1.version, m2.version) == (1, 2)
     art = store.fetch("lam")
     assert art.version == 2 and art.onnx == onnx_bytes and art.files["model.pt"] == b"torch state"
-    assert art.manifest["files"]["model.onnx"] == art.manifest["onnx_sha256"]
+    assert art.manifest.files["model.onnx"] == art.manifest.onnx_sha256
     folder = store.backend.root / "lam" / "2"
     assert sorted(os.listdir(folder)) == ["manifest.json", "manifest.sig", "model.onnx", "model.pt"]
     assert not [p for p in (store.backend.root / "lam").iterdir() if p.name.startswith(".")]

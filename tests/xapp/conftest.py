@@ -9,9 +9,9 @@ import pytest
 from lasco.codec import Projection
 from lasco.export import write_artifact
 from lasco.models import build_model
-from lasco.runtime import LascoRuntime
 from model_store import ModelStore, TrustedKeys, generate_keypair, load_private_key
 from ransim import Cell, E2Node
+from serving import LascoRuntime
 from xapp.core import CsiXapp
 from xapp.settings import Settings
 
@@ -36,7 +36,7 @@ def world(tmp_path_factory):
     common = {"projection_id": PROJ.id, "training": {"commit": "test"}, "metrics": {}}
     write_artifact(build_model("tiny"), root / "d" / "lam", kind="lam", name="lam", **common)
     store.publish(root / "d" / "lam", key)
-    lam_sha = store.fetch("lam").manifest["onnx_sha256"]
+    lam_sha = store.fetch("lam").manifest.onnx_sha256
     write_artifact(
         build_model("tiny"),
         root / "d" / "ref",

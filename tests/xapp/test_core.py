@@ -153,7 +153,7 @@ def test_a1_create_swaps_in_the_proxy_and_answers_ok(core, world, node):
                         "store_uri": str(w.root / "store"),
                         "name": "sam_ref",
                         "version": 1,
-                        "sha256": w.store.fetch("sam_ref").manifest["onnx_sha256"],
+                        "sha256": w.store.fetch("sam_ref").manifest.onnx_sha256,
                     },
                 ),
             ),
@@ -238,7 +238,7 @@ def test_restart_recovers_policies_from_sdl_before_a1_answers(core, world):
     core.handle(
         MType.A1_POLICY_REQ, a1_request("CREATE", "p-102", policy_for(world, "102", ["cell-102"]))
     )
-    from lasco.runtime import LascoRuntime
+    from serving import LascoRuntime
 
     fresh = CsiXapp(
         core.settings, LascoRuntime.from_store(world.store, threads=1), world.store, sdl=core.sdl

@@ -14,7 +14,7 @@ from xapp.telemetry import InfluxSink, Telemetry
 
 
 def test_reconstructions_and_policies_in_redis_survive_a_restart(world, node, redis_server):
-    from lasco.runtime import LascoRuntime
+    from serving import LascoRuntime
 
     sdl = RedisSdl("127.0.0.1", redis_server.port)
     assert sdl.healthy()

@@ -82,7 +82,7 @@ def test_replay_refuses_a_broken_capture(tmp_path, world, capsys):
 
 
 def test_xapp_bench_reports_every_field(core, node):
-    from xapp.bench import run_bench
+    from benchmarks.xapp import run_bench
 
     recs = run_bench(core, node, ues=(1, 8), n=5, log=lambda *_: None)
     assert [r["ues_per_indication"] for r in recs] == [1, 8]

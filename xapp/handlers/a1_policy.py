@@ -8,33 +8,46 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
-from schemas import SchemaValidationError, validate
-from xapp.errors import PolicyRefused
+from schemas import A1_POLICY_TYPE_ID, A1Policy, SchemaValidationError
+from xapp.counters import Counters
+from xapp.errors import PolicyRefused, XappError
+from xapp.handlers.base import Handler, Replies
 from xapp.mtypes import MType
-from xapp.settings import A1_POLICY_TYPE_ID
+from xapp.policies import PolicyTable
 
-if TYPE_CHECKING:
-    from xapp.core import CsiXapp
+__all__ = ["A1PolicyHandler", "A1Request", "instance_id_of", "parse_request", "response"]
 
 OPERATIONS = ("CREATE", "UPDATE", "DELETE")
+MAX_REASON_CHARS = 500
 
 
-def response(core: CsiXapp, instance_id: str, status: str, reason: str = "") -> bytes:
+@dataclass(frozen=True)
+class A1Request:
+    """A parsed request; ``policy`` is None exactly on DELETE."""
+
+    operation: str
+    instance_id: str
+    policy: A1Policy | None
+
+
+def response(handler_id: str, instance_id: str, status: str, reason: str = "") -> bytes:
+    """An A1_POLICY_RESP payload."""
     body: dict[str, Any] = {
         "policy_type_id": A1_POLICY_TYPE_ID,
         "policy_instance_id": instance_id,
-        "handler_id": core.settings.xapp_name,
+        "handler_id": handler_id,
         "status": status,
     }
     if reason:
-        body["reason"] = reason[:500]
+        body["reason"] = reason[:MAX_REASON_CHARS]
     return json.dumps(body).encode()
 
 
-def parse_request(payload: bytes) -> tuple[str, str, dict[str, Any] | None]:
-    """``(operation, instance_id, policy or None)``; PolicyRefused on anything malformed."""
+def parse_request(payload: bytes) -> A1Request:
+    """Parse and validate a request; PolicyRefused on anything malformed."""
     try:
         req = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -55,37 +68,54 @@ def parse_request(payload: bytes) -> tuple[str, str, dict[str, Any] | None]:
     if not req["policy_instance_id"]:
         raise PolicyRefused("a1-field", "policy_instance_id is empty")
     if req["operation"] == "DELETE":
-        return "DELETE", req["policy_instance_id"], None
+        return A1Request("DELETE", req["policy_instance_id"], None)
     try:
-        policy = json.loads(req["payload"])
+        obj = json.loads(req["payload"])
     except ValueError as exc:
         raise PolicyRefused("a1-payload", f"payload is not JSON text: {exc}") from None
     try:
-        validate("a1-csi-sam-policy", policy)
+        policy = A1Policy.parse(obj)
     except SchemaValidationError as exc:
         raise PolicyRefused("a1-schema", str(exc)) from None
-    return req["operation"], req["policy_instance_id"], policy
+    return A1Request(req["operation"], req["policy_instance_id"], policy)
 
 
-def handle(core: CsiXapp, payload: bytes, meid: str | None) -> list[tuple[int, bytes]]:
-    instance_id = ""
+def instance_id_of(payload: bytes) -> str:
+    """The request's ``policy_instance_id`` when it has a readable one, else ""."""
     try:
         req = json.loads(payload) if payload else {}
-        instance_id = req.get("policy_instance_id", "") if isinstance(req, dict) else ""
-        instance_id = instance_id if isinstance(instance_id, str) else ""
     except (ValueError, UnicodeDecodeError):
-        pass
-    try:
-        op, instance_id, policy = parse_request(payload)
-        if op == "DELETE":
-            core.delete_policy(instance_id)
-            core.count("a1_deleted")
-            return [(MType.A1_POLICY_RESP, response(core, instance_id, "DELETED"))]
-        core.apply_policy(instance_id, policy)
-        core.count("a1_ok")
-        return [(MType.A1_POLICY_RESP, response(core, instance_id, "OK"))]
-    except PolicyRefused as exc:
-        core.count("a1_error")
-        core.count(f"a1_error_{exc.reason}")
-        core.log_limited("a1", "A1 policy %s refused: %s", instance_id or "?", exc)
-        return [(MType.A1_POLICY_RESP, response(core, instance_id, "ERROR", str(exc)))]
+        return ""
+    value = req.get("policy_instance_id", "") if isinstance(req, dict) else ""
+    return value if isinstance(value, str) else ""
+
+
+class A1PolicyHandler(Handler):
+    """Args: the ``policies`` table, the ``counters`` and the ``handler_id`` answers carry."""
+
+    mtypes = (MType.A1_POLICY_REQ,)
+
+    def __init__(self, policies: PolicyTable, counters: Counters, handler_id: str) -> None:
+        super().__init__(counters)
+        self.policies, self.handler_id = policies, handler_id
+
+    def process(self, payload: bytes, meid: str | None) -> Replies:
+        req = parse_request(payload)
+        if req.policy is None:
+            self.policies.delete(req.instance_id)
+            self.counters.count("a1_deleted")
+            return [self._answer(req.instance_id, "DELETED")]
+        self.policies.apply(req.instance_id, req.policy)
+        self.counters.count("a1_ok")
+        return [self._answer(req.instance_id, "OK")]
+
+    def refused(self, exc: XappError, payload: bytes, meid: str | None) -> Replies:
+        """Every refusal is answered ERROR with the reason; the running SAM stays."""
+        instance_id = instance_id_of(payload)
+        self.counters.count("a1_error")
+        self.counters.count(f"a1_error_{exc.reason}")
+        self.counters.log_limited("a1", "A1 policy %s refused: %s", instance_id or "?", exc)
+        return [self._answer(instance_id, "ERROR", str(exc))]
+
+    def _answer(self, instance_id: str, status: str, reason: str = "") -> tuple[int, bytes]:
+        return MType.A1_POLICY_RESP, response(self.handler_id, instance_id, status, reason)

@@ -1,22 +1,27 @@
 """RIC_SUB_RESP (12011) and RIC_SUB_FAILURE (12012): the outcome of a subscription the
-core asked for; a failure schedules a retry with backoff."""
+xApp asked for; a failure schedules a retry with backoff."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from xapp import e2ap
-from xapp.errors import MalformedMessage
+from xapp.counters import Counters
+from xapp.handlers.base import Handler, Replies
+from xapp.mtypes import MType
+from xapp.subscriptions import Subscriptions
 
-if TYPE_CHECKING:
-    from xapp.core import CsiXapp
+__all__ = ["SubscriptionHandler"]
 
 
-def handle(core: CsiXapp, payload: bytes, meid: str | None) -> list[tuple[int, bytes]]:
-    try:
+class SubscriptionHandler(Handler):
+    """Args: the ``subscriptions`` whose outcomes arrive, and the ``counters``."""
+
+    mtypes = (MType.RIC_SUB_RESP, MType.RIC_SUB_FAILURE)
+
+    def __init__(self, subscriptions: Subscriptions, counters: Counters) -> None:
+        super().__init__(counters)
+        self.subscriptions = subscriptions
+
+    def process(self, payload: bytes, meid: str | None) -> Replies:
         outcome = e2ap.decode_subscription_outcome(payload)
-    except MalformedMessage as exc:
-        core.drop(exc.reason, 1, cell="?", detail=str(exc))
+        self.subscriptions.outcome(meid or "?", outcome)
         return []
-    core.subscriptions.outcome(meid or "?", outcome)
-    return []

@@ -11,17 +11,16 @@ from lasco.channels import ChannelCache
 from lasco.codec import Projection
 from lasco.errors import ConfigError
 from lasco.models import build_model, forward_flops
-from lasco.study import (
+from lasco.train import AdaptConfig
+from studies.report import findings, goals, markdown, quiet_seconds, write_study
+from studies.study import (
     StudyConfig,
     epochs_to_fraction,
     remaining_seconds,
     run_study,
     study_plan,
     study_progress,
-    time_epochs,
 )
-from lasco.study_report import findings, goals, markdown, quiet_seconds, write_study
-from lasco.train import AdaptConfig
 
 
 def test_epochs_to_95_percent_of_the_gain():
@@ -43,11 +42,11 @@ def tiny(tmp_path_factory):
         targets=("101", "102"),
         samples_per_target=40,
         ns=(8, "all"),
-        methods=("lam_only", "lasco", "e_lasco", "lam_finetune"),
+        methods=("lam-only", "lasco", "e-lasco", "lam-finetune"),
         adapt=AdaptConfig(max_epochs=2, patience=2, batch_size=4),
         alpha_grid=(0.5, 1.0),
         alpha_n=8,
-        seed_methods=("e_lasco",),
+        seed_methods=("e-lasco",),
         extra_seeds=(1,),
     )
     folder = tmp_path_factory.mktemp("study")
@@ -62,9 +61,9 @@ def test_report_layout(tiny):
     report = tiny[5]
     assert report["cells_done"] == report["cells_total"] == 2 * 2 * 4 + 2 * 2 + 2
     assert report["target_regions"] == ["101", "102"] and report["lam_params"] > 0
-    rec = report["methods"]["e_lasco"]
+    rec = report["methods"]["e-lasco"]
     assert rec["trainable_params"] > 0
-    seeds = report["seed_runs"]["e_lasco"]
+    seeds = report["seed_runs"]["e-lasco"]
     assert seeds["seeds"] == [0, 1] and set(seeds["nmse_db"]) == {"101", "102"}
     for r, (first, rerun) in seeds["nmse_db"].items():
         assert first == rec["by_n"]["8"]["nmse_db"][r]  # seed 0 is the study's own cell
@@ -86,7 +85,7 @@ def test_training_flops_follow_the_cost_model(tiny):
 
     _, lam, ref, _, _, report, _ = tiny
     f_lam, f_ref, n, n_val = forward_flops(lam.cfg), forward_flops(ref.cfg), 8, 4
-    ft = report["methods"]["lam_finetune"]["by_n"]["8"]
+    ft = report["methods"]["lam-finetune"]["by_n"]["8"]
     # Fine-tuning: forward + backward (3x forward) per sample-epoch, validation forwards.
     epochs = ft["epochs"]
     assert ft["train_flops"] == 3 * f_lam * n * epochs + f_lam * n_val * (epochs + 1)
@@ -94,7 +93,7 @@ def test_training_flops_follow_the_cost_model(tiny):
     once = (f_lam + f_ref) * (n + n_val)  # LAM and reference outputs, computed once
     e = lasco["epochs"]
     assert lasco["train_flops"] == 3 * f_ref * n * e + f_ref * n_val * (e + 1) + once
-    assert report["methods"]["lam_only"]["by_n"]["8"]["train_flops"] == 0
+    assert report["methods"]["lam-only"]["by_n"]["8"]["train_flops"] == 0
 
 
 def test_resume_skips_finished_cells_and_refuses_another_config(tiny):
@@ -120,7 +119,7 @@ def test_writes_json_markdown_and_figures(tiny, tmp_path):
         "nmse_vs_n.png",
     ]
     md = (tmp_path / "adaptation.md").read_text()
-    assert "## Goals" in md and "| e_lasco |" in md
+    assert "## Goals" in md and "| e-lasco |" in md
     for name in names[2:]:  # the figures are shown in the report, beside it
         assert f"]({name})" in md
     assert "| method | n=8 | n=all |" in md  # sizes smallest first
@@ -137,8 +136,8 @@ def test_writes_json_markdown_and_figures(tiny, tmp_path):
         if r.startswith("| "):
             rows.setdefault(r.split(" | ")[0][2:], r)
     # a method that trains nothing has no time, epochs or FLOPs in the headline
-    assert rows["lam_only"].endswith("| 0 | 0.00 | - | - | - | - | 2/2 |")
-    assert rows["e_lasco"].split(" | ")[6] != "-"  # wall seconds of a trained method
+    assert rows["lam-only"].endswith("| 0 | 0.00 | - | - | - | - | 2/2 |")
+    assert rows["e-lasco"].split(" | ")[6] != "-"  # wall seconds of a trained method
     sweep = report["alpha_sweep_nmse_db"]  # region 101 NLOS, 102 LOS
     assert set(sweep) == {"0.5", "1.0"} and all(set(v) == {"101", "102"} for v in sweep.values())
     for a, v in sweep.items():
@@ -163,9 +162,9 @@ def test_goals_are_judged_from_the_numbers():
         "lam_params": 1000,
         "target_regions": ["101"],
         "methods": {
-            "lam_only": {"trainable_params": 0, "by_n": {"1000": entry(-5.0)}},
-            "e_lasco": {"trainable_params": 10, "by_n": {"1000": entry(-9.0, 1.0)}},
-            "lam_finetune": {
+            "lam-only": {"trainable_params": 0, "by_n": {"1000": entry(-5.0)}},
+            "e-lasco": {"trainable_params": 10, "by_n": {"1000": entry(-9.0, 1.0)}},
+            "lam-finetune": {
                 "trainable_params": 1000,
                 "by_n": {"1000": entry(-8.0, 20.0), "all": entry(-9.2, 30.0)},
             },
@@ -176,7 +175,7 @@ def test_goals_are_judged_from_the_numbers():
     assert judged["E-LASCO (1,000) within 0.5 dB of the LAM fine-tuned on all samples"]
     assert judged["adaptation at most 1/10 of full LAM fine-tuning in wall time"]
     assert judged["at most 2 % of the LAM's parameters trainable"]
-    report["methods"]["lam_finetune"]["by_n"]["1000"]["mean_nmse_db"] = -9.5
+    report["methods"]["lam-finetune"]["by_n"]["1000"]["mean_nmse_db"] = -9.5
     judged = {g: ok for g, ok, _ in goals(report)}
     assert not judged["E-LASCO with 1,000 samples beats every other method with 1,000 samples"]
 
@@ -199,8 +198,8 @@ def test_the_time_goal_uses_the_quiet_machine_estimate_when_there_is_one():
         "lam_params": 1000,
         "target_regions": ["101"],
         "methods": {
-            "e_lasco": {"trainable_params": 10, "by_n": {"1000": entry(5.0, 50)}},
-            "lam_finetune": {"trainable_params": 1000, "by_n": {"1000": entry(100.0, 20)}},
+            "e-lasco": {"trainable_params": 10, "by_n": {"1000": entry(5.0, 50)}},
+            "lam-finetune": {"trainable_params": 1000, "by_n": {"1000": entry(100.0, 20)}},
         },
     }
     goal = "adaptation at most 1/10 of full LAM fine-tuning in wall time"
@@ -210,41 +209,17 @@ def test_the_time_goal_uses_the_quiet_machine_estimate_when_there_is_one():
         "n": 1000,
         "epochs": 3,
         "methods": {
-            "e_lasco": {"seconds_per_epoch": 0.5},
-            "lam_finetune": {"seconds_per_epoch": 5.0},
+            "e-lasco": {"seconds_per_epoch": 0.5},
+            "lam-finetune": {"seconds_per_epoch": 5.0},
         },
     }
     assert (
-        quiet_seconds(report, "e_lasco") == 25.0 and quiet_seconds(report, "lam_finetune") == 100.0
+        quiet_seconds(report, "e-lasco") == 25.0 and quiet_seconds(report, "lam-finetune") == 100.0
     )
     judged = {g: (ok, ev) for g, ok, ev in goals(report)}
     assert judged[goal][0] is False and "ratio 4.0x" in judged[goal][1]
     report["adapt_timing"]["n"] = 300  # timed at another n: not used
-    assert quiet_seconds(report, "e_lasco") is None
-
-
-def test_time_epochs_times_every_training_method(tiny):
-    _, lam, ref, cache = tiny[:4]
-    logs: list[str] = []
-    out = time_epochs(
-        lam,
-        ref,
-        Projection.from_ratio("1/4"),
-        n=8,
-        epochs=1,
-        samples_per_target=40,
-        methods=("lasco", "lam_finetune"),
-        cache=cache,
-        log=logs.append,
-    )
-    assert set(out["methods"]) == {"lasco", "lam_finetune"} and len(logs) == 2
-    for rec in out["methods"].values():
-        assert rec["seconds_per_epoch"] > 0 and rec["train_flops_per_epoch"] > 0
-    assert out["methods"]["lam_finetune"]["time_over_lam_finetune"] == 1.0
-    # per epoch: forward + backward (3 forwards) of the proxy over the 8 training samples
-    # and a forward over the 4 validation samples; the one-off LAM outputs are not in it
-    f_ref = forward_flops(ref.cfg)
-    assert out["methods"]["lasco"]["train_flops_per_epoch"] == f_ref * (3 * 8 + 4)
+    assert quiet_seconds(report, "e-lasco") is None
 
 
 def test_goals_wait_for_every_region():
@@ -263,8 +238,8 @@ def test_goals_wait_for_every_region():
         "lam_params": 1000,
         "target_regions": ["101", "102"],
         "methods": {
-            "lam_only": {"trainable_params": 0, "by_n": {"1000": entry(-5.0, 2)}},
-            "e_lasco": {"trainable_params": 10, "by_n": {"1000": entry(-9.0, 1)}},
+            "lam-only": {"trainable_params": 0, "by_n": {"1000": entry(-5.0, 2)}},
+            "e-lasco": {"trainable_params": 10, "by_n": {"1000": entry(-9.0, 1)}},
         },
     }
     judged = {g: ok for g, ok, _ in goals(report)}
@@ -275,11 +250,11 @@ def test_findings_are_paired_and_say_where_baselines_win():
     """Regions 101 (NLOS) and 102 (LOS) done by every method; 103 only by some: the
     comparisons use 101 and 102 only."""
     nmse = {
-        "lam_only": {"101": -3.0, "102": -9.0, "103": -4.0},
-        "lam_finetune": {"101": -3.5, "102": -11.0},
+        "lam-only": {"101": -3.0, "102": -9.0, "103": -4.0},
+        "lam-finetune": {"101": -3.5, "102": -11.0},
         "lasco": {"101": -3.2, "102": -9.6},
-        "no_reference": {"101": -3.1, "102": -9.5},
-        "e_lasco": {"101": -3.2, "102": -9.8, "103": -9.9},
+        "no-reference": {"101": -3.1, "102": -9.5},
+        "e-lasco": {"101": -3.2, "102": -9.8, "103": -9.9},
     }
     capped = [-1.0] * 97 + [-1.1] * 4  # epochs 0-100, the best at epoch 97
     report = {
@@ -290,7 +265,7 @@ def test_findings_are_paired_and_say_where_baselines_win():
         "lam_params": 1000,
         "methods": {
             k: {
-                "trainable_params": 10 if k != "lam_finetune" else 1000,
+                "trainable_params": 10 if k != "lam-finetune" else 1000,
                 "by_n": {
                     "1000": {
                         "n": 1000,
@@ -308,7 +283,7 @@ def test_findings_are_paired_and_say_where_baselines_win():
     assert "the 2 of 3 regions every method has finished so far (101, 102)" in text
     assert "E-LASCO ranks 2 of 5 and gains 0.50 dB over the LAM alone" in text
     assert (
-        "lam_finetune by 0.75 dB (in 2 of 2 regions, sign test p = 0.500; 1,000 trainable" in text
+        "lam-finetune by 0.75 dB (in 2 of 2 regions, sign test p = 0.500; 1,000 trainable" in text
     )
     assert "E-LASCO gains 0.80 dB in LOS regions (102)" in text
     assert "0.20 dB in NLOS regions (101)" in text
@@ -323,7 +298,7 @@ def test_findings_are_paired_and_say_where_baselines_win():
     assert "(mean 0.70; the paper reports about 0.3 to 0.9, 0.7 on average)" in text
     assert "Scale" not in text  # no SAM-alone figures to compare with
     v = {"101": -2.0, "102": -6.0}
-    report["methods"]["sam_only"] = {
+    report["methods"]["sam-only"] = {
         "trainable_params": 0,
         "by_n": {"1000": {"n": 1000, "nmse_db": v, "mean_nmse_db": -4.0, "regions_done": 2}},
     }
@@ -337,16 +312,16 @@ def test_data_efficiency_counts_the_regions_where_no_reference_leads():
     the regions where it beats E-LASCO (paired on the regions every method has done)."""
     nmse = {  # n -> method -> region -> dB
         "100": {
-            "lam_only": {"101": -3.0, "102": -9.0},
-            "lam_finetune": {"101": -3.2, "102": -9.4},
-            "no_reference": {"101": -3.1, "102": -9.02},
-            "e_lasco": {"101": -3.0, "102": -9.1},
+            "lam-only": {"101": -3.0, "102": -9.0},
+            "lam-finetune": {"101": -3.2, "102": -9.4},
+            "no-reference": {"101": -3.1, "102": -9.02},
+            "e-lasco": {"101": -3.0, "102": -9.1},
         },
         "all": {
-            "lam_only": {"101": -3.0, "102": -9.0, "103": -5.0},
-            "lam_finetune": {"101": -4.0, "102": -11.0, "103": -6.0},
-            "no_reference": {"101": -3.6, "102": -10.2, "103": -4.0},
-            "e_lasco": {"101": -3.4, "102": -10.0, "103": -9.0},
+            "lam-only": {"101": -3.0, "102": -9.0, "103": -5.0},
+            "lam-finetune": {"101": -4.0, "102": -11.0, "103": -6.0},
+            "no-reference": {"101": -3.6, "102": -10.2, "103": -4.0},
+            "e-lasco": {"101": -3.4, "102": -10.0, "103": -9.0},
         },
     }
     methods: dict = {k: {"trainable_params": 1, "by_n": {}} for k in nmse["all"]}
@@ -383,7 +358,7 @@ def test_the_seed_noise_finding():
         "alpha_sweep": {},
         "seed_runs": {
             "lasco": runs({"101": [-3.0, -3.2], "102": [-9.0, -9.2]}),
-            "e_lasco": runs({"101": [-3.1, -3.1], "102": [-9.5, -9.3], "103": [-1.0, -1.0]}),
+            "e-lasco": runs({"101": [-3.1, -3.1], "102": [-9.5, -9.3], "103": [-1.0, -1.0]}),
         },
     }
     text = "\n".join(findings(report))
@@ -391,15 +366,15 @@ def test_the_seed_noise_finding():
     assert "standard deviation over seeds of up to 0.141 dB" in text
     assert "a one-seed mean over 2 regions carries about 0.100 dB" in text
     assert "two such means about 0.141 dB" in text
-    assert "the order is e_lasco -6.25, lasco -6.10 dB" in text
-    assert "e_lasco against lasco 0.150 dB" in text
+    assert "the order is e-lasco -6.25, lasco -6.10 dB" in text
+    assert "e-lasco against lasco 0.150 dB" in text
     assert "The smallest gap is within 1.1 times the seed noise" in text
     report["seed_runs"]["lasco"]["nmse_db"] = {"101": [-2.0, -2.2], "102": [-8.0, -8.2]}
     assert "The smallest gap is 8 times the seed noise" in "\n".join(findings(report))
 
 
 def test_sign_test():
-    from lasco.study_report import sign_test
+    from studies.report import sign_test
 
     assert sign_test(10, 10) == sign_test(0, 10) == pytest.approx(2 / 1024)
     assert sign_test(8, 10) == pytest.approx(2 * (1 + 10 + 45) / 1024)
@@ -422,7 +397,7 @@ def test_the_alpha_sweep_is_paired_and_split_by_los():
         "config": {"ns": [1000], "adapt": {"max_epochs": 100}},
         "lam_params": 1000,
         "methods": {
-            "e_lasco": {
+            "e-lasco": {
                 "trainable_params": 10,
                 "by_n": {"1000": {"n": 1000, "nmse_db": {"101": -3.5, "102": -10.1}}},
             }
@@ -445,7 +420,7 @@ def test_the_cells_the_goals_need_run_first(tiny):
         for i, (m, n) in enumerate(keys)
         if n == "n=8" and not m.startswith("alpha") and "#seed" not in m
     ]
-    ft_all = [i for i, k in enumerate(keys) if k == ("lam_finetune", "n=all")]
+    ft_all = [i for i, k in enumerate(keys) if k == ("lam-finetune", "n=all")]
     rest = [i for i in range(len(keys)) if i not in first_n and i not in ft_all]
     assert max(first_n) < min(ft_all) and max(ft_all) < min(rest)
 
@@ -458,14 +433,14 @@ def test_after_the_headline_cells_the_cheapest_run_first():
     plan = study_plan(cfg)
     assert len(plan) == len(set(plan)) == 590
     head = len(cfg.methods) * len(cfg.targets) + len(cfg.targets)
-    assert all(n == 1000 or (m, n) == ("lam_finetune", "all") for m, n, _ in plan[:head])
+    assert all(n == 1000 or (m, n) == ("lam-finetune", "all") for m, n, _ in plan[:head])
     stages = []
     for m, n, _ in plan[head:]:
         stage = "alpha" if m.startswith("alpha=") else "seeds" if "#seed" in m else str(n)
         if not stages or stages[-1] != stage:
             stages.append(stage)
     assert stages == ["all", "seeds", "100", "300", "alpha", "3000"]
-    assert plan[head] == ("lam_only", "all", "101")  # regions, then methods, in order
+    assert plan[head] == ("lam-only", "all", "101")  # regions, then methods, in order
 
 
 def test_the_time_left_scales_each_method_by_its_cost_per_epoch():
@@ -473,14 +448,14 @@ def test_the_time_left_scales_each_method_by_its_cost_per_epoch():
     cells = {
         "lasco|1000|101": {"n": 1000, "train_seconds": 35.0},  # 3,500 units: 0.01 s each
         "lasco|all|102": {"n": 4000, "train_seconds": 250.0},  # 12,500 units: 0.02 s each
-        "lam_only|1000|101": {"n": 1000, "nmse_db": -7.0},  # trains nothing
-        "lam_finetune|1000|101": {"n": 1000, "train_seconds": 350.0},  # 0.1 s a unit
+        "lam-only|1000|101": {"n": 1000, "nmse_db": -7.0},  # trains nothing
+        "lam-finetune|1000|101": {"n": 1000, "train_seconds": 350.0},  # 0.1 s a unit
     }
     left = [("lasco", 100, "103"), ("lasco", "all", "103"), ("alpha=0.5", 1000, "103")]
-    left += [("lam_only", 3000, "103"), ("lam_finetune", 300, "101")]
+    left += [("lam-only", 3000, "103"), ("lam-finetune", 300, "101")]
     # alpha cells cost what E-LASCO cells do: no E-LASCO cell yet, so no estimate
     assert remaining_seconds(cells, left, 4000, 500) is None
-    cells["e_lasco|1000|101"] = {"n": 1000, "train_seconds": 70.0}  # 0.02 s a unit
+    cells["e-lasco|1000|101"] = {"n": 1000, "train_seconds": 70.0}  # 0.02 s a unit
     expected = 0.015 * (300 + 500) + 0.015 * (12000 + 500) + 0.02 * 3500 + 0 + 0.1 * 1400
     assert remaining_seconds(cells, left, 4000, 500) == pytest.approx(expected)
 
@@ -489,14 +464,14 @@ def test_progress_counts_each_stage_of_the_plan():
     cfg = StudyConfig()
     cells = {
         "lasco|1000|101": {"n": 1000, "train_seconds": 35.0},
-        "lam_finetune|all|104": {"n": 4000, "train_seconds": 100.0},
+        "lam-finetune|all|104": {"n": 4000, "train_seconds": 100.0},
         "alpha=0.5|1000|101": {"n": 1000, "train_seconds": 35.0},
     }
     rows = {r["stage"]: r for r in study_progress(cfg, cells)}
     assert list(rows) == [
         "headline: every method at n = 1000, LAM fine-tuned at n = all",
         "n = all",
-        "seed reruns, n = 1000: lasco, e_lasco, no_reference",
+        "seed reruns, n = 1000: lasco, e-lasco, no-reference",
         "n = 100",
         "n = 300",
         "alpha sweep, n = 1000",
@@ -563,7 +538,7 @@ def test_shards_share_the_cells_and_a_worker_out_of_cells_takes_the_others(tiny,
 
 
 def test_a_save_keeps_the_cells_another_worker_wrote(tmp_path):
-    from lasco.study import _State
+    from studies.study import _State
 
     path = tmp_path / "s.state.json"
     a, b = _State(path, "h", resume=True), _State(path, "h", resume=True)

@@ -6,19 +6,19 @@ from dataclasses import replace
 import pytest
 
 from lasco.channels import Catalogue, CatalogueEntry, EnvSpec
-from lasco.cli import main
-from lasco.experiment import EXPERIMENT_PRESETS, format_table, run_experiment, write_outputs
+from studies.cli import main
 from lasco.train import AdaptConfig
+from studies.smoke import EXPERIMENT_PRESETS, format_table, run_experiment, write_outputs
 
 METHOD_KEYS = {
-    "lam_only",
+    "lam-only",
     "lasco",
-    "e_lasco",
-    "baseline_a",
-    "sam_finetune",
-    "lam_finetune",
+    "e-lasco",
+    "baseline-a",
+    "sam-finetune",
+    "lam-finetune",
     "lora",
-    "no_reference",
+    "no-reference",
 }
 
 
@@ -60,8 +60,8 @@ def test_result_layout_follows_the_issue(tiny_result):
         assert set(rec["gcs"]) == {"inh", "uma"}, key
         for field in ("mean_nmse_db", "trainable_params", "train_seconds", "epochs"):
             assert field in rec, (key, field)
-    assert set(r["methods"]["e_lasco"]["alpha"]) == {"inh", "uma"}
-    assert r["methods"]["lam_only"]["trainable_params"] == 0
+    assert set(r["methods"]["e-lasco"]["alpha"]) == {"inh", "uma"}
+    assert r["methods"]["lam-only"]["trainable_params"] == 0
     json.dumps(r)  # serialisable
 
 
@@ -72,9 +72,9 @@ def test_mean_is_the_mean_of_the_regions(tiny_result):
 
 def test_table_and_outputs(tiny_result, tmp_path):
     table = format_table(tiny_result)
-    assert "e_lasco" in table and "E-LASCO alpha" in table
+    assert "e-lasco" in table and "E-LASCO alpha" in table
     rows = {r.split()[0]: r.split() for r in table.splitlines()[2:]}
-    assert rows["lam_only"][-2:] == ["-", "-"]  # trains nothing
+    assert rows["lam-only"][-2:] == ["-", "-"]  # trains nothing
     assert rows["lasco"][-1] == str(tiny_result["methods"]["lasco"]["epochs"])
     paths = write_outputs(tiny_result, tmp_path / "out" / "r.json")
     assert json.loads(paths[0].read_text())["preset"] == "tiny"
@@ -103,10 +103,10 @@ def test_smoke_preset_lasco_beats_the_lam_with_few_trainable_parameters(tmp_path
     )
     r = json.loads(out.read_text())
     assert set(r["methods"]) >= METHOD_KEYS
-    lam = r["methods"]["lam_only"]["mean_nmse_db"]
-    for key in ("lasco", "e_lasco"):
+    lam = r["methods"]["lam-only"]["mean_nmse_db"]
+    for key in ("lasco", "e-lasco"):
         rec = r["methods"][key]
         assert rec["mean_nmse_db"] < lam, (key, rec["mean_nmse_db"], lam)
         assert rec["trainable_params"] <= 0.05 * r["lam_params"]
     assert out.with_suffix(".png").is_file()
-    assert "lam_only" in capsys.readouterr().out
+    assert "lam-only" in capsys.readouterr().out

@@ -1,7 +1,7 @@
 """LascoRuntime: multi-environment CSI reconstruction with ONNX Runtime (no torch).
 
 One LAM and one reference SAM serve every environment; each environment may have a
-proxy SAM plugged in, combined per REFERENCE section 1:
+proxy SAM plugged in, combined as in docs/method.md:
 
     lasco     H_hat = f_base + (f_pxy - f_ref)
     e-lasco   H_hat = f_pxy + alpha (f_base - f_ref)
@@ -31,25 +31,37 @@ trained against) and a warm-up run; a refused proxy leaves the running one in pl
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
-import itertools
-import os
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 from types import MappingProxyType
-from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-from threadpoolctl import ThreadpoolController
 
 from lasco.codec import CSI_SHAPE, Projection
-from lasco.errors import ConfigError, LascoError
+from lasco.errors import ConfigError
+from model_store import IncompatibleModel, Kind, ModelStore, VerifiedArtifact
+from schemas import Mode
+from serving.proxies import (
+    INPUT,
+    OUTPUT,
+    IncompatibleProxy,
+    ProxySlot,
+    open_session,
+    prepare_proxy,
+)
+from serving.scheduling import (
+    cpu_count,
+    default_providers,
+    one_blas_thread,
+    plan_chunks,
+    session_options,
+)
 
 __all__ = [
     "IncompatibleProxy",
@@ -57,16 +69,7 @@ __all__ = [
     "ProxySlot",
     "Reconstruction",
     "RowStatus",
-    "plan_chunks",
-    "session_options",
 ]
-
-INPUT, OUTPUT = "h_in", "h_hat"
-MODES = ("lasco", "e-lasco")
-
-
-class IncompatibleProxy(LascoError, ValueError):
-    """A proxy SAM that does not fit this runtime (shapes, projection, LAM sha256)."""
 
 
 class RowStatus(IntEnum):
@@ -75,20 +78,6 @@ class RowStatus(IntEnum):
     OK = 0
     NON_FINITE = 1
     WRONG_LENGTH = 2
-
-
-@dataclass(frozen=True)
-class ProxySlot:
-    """An installed proxy SAM: its session, how it combines, and where it came from."""
-
-    env_id: str
-    session: ort.InferenceSession = field(repr=False)
-    mode: str
-    alpha: float
-    name: str
-    version: int | None
-    sha256: str
-    cost: float = 1.0  # relative cost of one row (the ONNX size, a proxy for FLOPs)
 
 
 @dataclass(frozen=True)
@@ -102,99 +91,6 @@ class Reconstruction:
     @property
     def ok(self) -> np.ndarray:
         return self.status == RowStatus.OK
-
-
-def cpu_count() -> int:
-    """The cores this process may use."""
-    return len(os.sched_getaffinity(0)) or 1
-
-
-def session_options(threads: int | None = None, spin: bool = False) -> ort.SessionOptions:
-    """ORT options: every graph optimisation, ``threads`` intra-op threads (default: the
-    cores this process may use), one inter-op thread (the graphs are sequential), and
-    thread spinning only when asked (spinning pools measured slower here: they take
-    the cores that numpy's decode and the other sessions need)."""
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.intra_op_num_threads = threads or cpu_count()
-    so.inter_op_num_threads = 1
-    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-    return so
-
-
-def default_providers() -> list[str]:
-    """CUDA when this onnxruntime build has it, else the CPU."""
-    have = ort.get_available_providers()
-    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in have]
-
-
-def _check_io(sess: ort.InferenceSession, what: str) -> None:
-    for side, args in (("input", sess.get_inputs()), ("output", sess.get_outputs())):
-        want = INPUT if side == "input" else OUTPUT
-        if len(args) != 1 or args[0].name != want:
-            raise IncompatibleProxy(
-                f"{what}: expected one {side} named {want!r}, got {[a.name for a in args]}"
-            )
-        shape = list(args[0].shape)
-        if len(shape) != 4 or tuple(shape[1:]) != CSI_SHAPE or isinstance(shape[0], int):
-            raise IncompatibleProxy(f"{what}: {side} shape {shape} is not [batch, 2, 32, 32]")
-        if args[0].type != "tensor(float)":
-            raise IncompatibleProxy(f"{what}: {side} type {args[0].type} is not float32")
-
-
-_BLAS_LOCK = threading.Lock()  # the BLAS thread count is per process: one limiter at a time
-
-
-@functools.cache
-def _blas_controller() -> ThreadpoolController:
-    """numpy's BLAS thread pool(s) (found once: the scan of loaded libraries takes ms)."""
-    return ThreadpoolController().select(user_api="blas")
-
-
-@contextlib.contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """numpy's BLAS on one thread for the block (one limiter at a time, see _BLAS_LOCK)."""
-    with _BLAS_LOCK, _blas_controller().limit(limits=1):
-        yield
-
-
-# Rows of one ORT run: larger runs' activations outgrow the core's cache. Measured at batch
-# 256, K = 10 (2 cores): 126 ms per reconstruction uncut, 115 ms with 64-row runs, 111 with 32.
-MAX_CHUNK_ROWS = 32
-
-
-def plan_chunks(
-    costs: Sequence[float], rows: Sequence[int], workers: int, max_rows: int = MAX_CHUNK_ROWS
-) -> list[list[tuple[int, int, int]]]:
-    """Spread jobs over ``workers`` bins by cost: a job dearer than an even share, or of
-    more than ``max_rows`` rows (whose activations outgrow the core's cache), is cut into
-    row chunks, then chunks go, dearest first, to the least-loaded bin (LPT).
-
-    Returns the non-empty bins, each a list of ``(job, first row, end row)``.
-    """
-    total = float(sum(costs))
-    if total <= 0:
-        return []
-    share = total / max(1, workers)
-    pieces = []
-    for j, (c, n) in enumerate(zip(costs, rows, strict=True)):
-        if n == 0:
-            continue
-        k = min(n, max(1, int(np.ceil(c / share - 1e-9)))) if workers > 1 else 1
-        k = max(k, -(-n // max_rows))
-        bounds = np.linspace(0, n, k + 1).round().astype(int)
-        pieces += [
-            (c * (hi - lo) / n, j, int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)
-        ]
-    pieces.sort(key=lambda p: -p[0])
-    load = [0.0] * max(1, workers)
-    bins: list[list[tuple[int, int, int]]] = [[] for _ in load]
-    for c, j, lo, hi in pieces:
-        b = int(np.argmin(load))
-        load[b] += c
-        bins[b].append((j, lo, hi))
-    return [b for b in bins if b]
 
 
 class LascoRuntime:
@@ -238,19 +134,33 @@ class LascoRuntime:
 
     @classmethod
     def from_store(
-        cls, store: Any, lam: str = "lam", sam_ref: str = "sam_ref", **kw: Any
+        cls,
+        store: ModelStore,
+        lam: str = "lam",
+        sam_ref: str = "sam_ref",
+        *,
+        threads: int | None = None,
+        providers: Sequence[str] | None = None,
     ) -> LascoRuntime:
-        """Fetch and verify the LAM and reference SAM from a ``model_store.ModelStore``."""
+        """Fetch and verify the LAM and reference SAM from a model store, and check the
+        reference SAM was trained against that LAM (IncompatibleProxy otherwise)."""
         lam_art, ref_art = store.fetch(lam), store.fetch(sam_ref)
-        if ref_art.manifest.get("lam_sha256") != lam_art.manifest["onnx_sha256"]:
-            raise IncompatibleProxy(
-                f"{sam_ref} v{ref_art.version} was trained against another "
-                f"LAM than {lam} v{lam_art.version}"
-            )
-        if ref_art.manifest["projection_id"] != lam_art.manifest["projection_id"]:
-            raise IncompatibleProxy("LAM and reference SAM use different projections")
+        for art, kind in ((lam_art, Kind.LAM), (ref_art, Kind.SAM_REF)):
+            if art.manifest.kind is not kind:
+                raise IncompatibleProxy(
+                    f"{art.manifest.label} is a {art.manifest.kind}, not {kind}"
+                )
+        try:
+            lam_art.manifest.check_compatible(lam_art.manifest)
+            ref_art.manifest.check_compatible(lam_art.manifest)
+        except IncompatibleModel as exc:
+            raise IncompatibleProxy(str(exc)) from None
         rt = cls(
-            lam_art.onnx, ref_art.onnx, Projection.from_id(lam_art.manifest["projection_id"]), **kw
+            lam_art.onnx,
+            ref_art.onnx,
+            Projection.from_id(lam_art.manifest.projection_id),
+            threads=threads,
+            providers=providers,
         )
         rt.lam_version, rt.ref_version = lam_art.version, ref_art.version
         return rt
@@ -261,12 +171,7 @@ class LascoRuntime:
             self._pool.shutdown(wait=True)
 
     def _session(self, onnx: bytes, what: str) -> ort.InferenceSession:
-        try:
-            sess = ort.InferenceSession(onnx, sess_options=self._so, providers=self._providers)
-        except Exception as exc:  # ORT's own exception types
-            raise IncompatibleProxy(f"{what}: ONNX Runtime cannot load it: {exc}") from None
-        _check_io(sess, what)
-        return sess
+        return open_session(onnx, what, self._so, self._providers)
 
     # -- proxies -----------------------------------------------------------------------
     @property
@@ -278,7 +183,7 @@ class LascoRuntime:
         env_id: str,
         onnx: bytes,
         *,
-        mode: str = "e-lasco",
+        mode: Mode | str = Mode.E_LASCO,
         alpha: float = 1.0,
         lam_sha256: str,
         projection_id: str,
@@ -304,7 +209,7 @@ class LascoRuntime:
         self._install({slot.env_id: slot})
         return slot
 
-    def set_proxies(self, specs: Mapping[str, Mapping[str, Any]]) -> dict[str, ProxySlot]:
+    def set_proxies(self, specs: Mapping[str, Mapping[str, object]]) -> dict[str, ProxySlot]:
         """Install several proxies in one swap: ``{env_id: set_proxy keyword arguments}``.
 
         Every proxy is checked and warmed up first; if any is refused, none is installed.
@@ -317,66 +222,38 @@ class LascoRuntime:
         with self._lock:
             self._proxies = MappingProxyType({**self._proxies, **slots})
 
-    def _prepare(
-        self,
-        env_id: str,
-        onnx: bytes,
-        *,
-        mode: str = "e-lasco",
-        alpha: float = 1.0,
-        lam_sha256: str,
-        projection_id: str,
-        name: str = "",
-        version: int | None = None,
-    ) -> ProxySlot:
-        if mode not in MODES:
-            raise ConfigError(f"proxy mode {mode!r} is not one of {MODES}")
-        if not np.isfinite(alpha) or not 0 <= alpha <= 10:
-            raise ConfigError(f"alpha {alpha!r} must be a finite number in [0, 10]")
-        if lam_sha256 != self.lam_sha256:
-            raise IncompatibleProxy(
-                f"proxy for {env_id!r} was trained against LAM "
-                f"{lam_sha256[:12]}..., this runtime runs "
-                f"{self.lam_sha256[:12]}..."
-            )
-        if projection_id != self.projection.id:
-            raise IncompatibleProxy(
-                f"proxy for {env_id!r} expects projection {projection_id}, "
-                f"this runtime decodes {self.projection.id}"
-            )
-        sess = self._session(onnx, f"proxy for {env_id!r}")
-        warm = sess.run([OUTPUT], {INPUT: np.zeros((2, *CSI_SHAPE), np.float32)})[0]
-        if warm.shape != (2, *CSI_SHAPE) or not np.isfinite(warm).all():
-            raise IncompatibleProxy(f"proxy for {env_id!r} failed its warm-up run")
-        return ProxySlot(
-            str(env_id),
-            sess,
-            mode,
-            float(alpha),
-            name,
-            version,
-            hashlib.sha256(onnx).hexdigest(),
-            float(len(onnx)),
+    def _prepare(self, env_id: str, onnx: bytes, **kw: object) -> ProxySlot:
+        return prepare_proxy(
+            env_id,
+            self._session(onnx, f"proxy for {env_id!r}"),
+            onnx,
+            serving_projection_id=self.projection.id,
+            serving_lam_sha256=self.lam_sha256,
+            **kw,  # type: ignore[arg-type]
         )
 
     def set_proxy_from_artifact(
-        self, env_id: str, art: Any, *, mode: str | None = None, alpha: float | None = None
+        self,
+        env_id: str,
+        art: VerifiedArtifact,
+        *,
+        mode: Mode | str | None = None,
+        alpha: float | None = None,
     ) -> ProxySlot:
-        """Install a verified ``model_store.VerifiedArtifact`` of kind ``sam_proxy``."""
+        """Install a verified proxy SAM artifact; ``mode`` and ``alpha`` default to its
+        manifest's (then E-LASCO with alpha 1)."""
         m = art.manifest
-        if m.get("kind") != "sam_proxy":
-            raise IncompatibleProxy(
-                f"{m.get('name')} v{m.get('version')} is a {m.get('kind')}, not a sam_proxy"
-            )
+        if m.kind is not Kind.SAM_PROXY:
+            raise IncompatibleProxy(f"{m.label} is a {m.kind}, not a {Kind.SAM_PROXY}")
         return self.set_proxy(
             env_id,
             art.onnx,
-            mode=mode or m.get("mode") or "e-lasco",
-            alpha=alpha if alpha is not None else (m.get("alpha") or 1.0),
-            lam_sha256=m["lam_sha256"],
-            projection_id=m["projection_id"],
-            name=m["name"],
-            version=m["version"],
+            mode=mode or m.mode or Mode.E_LASCO,
+            alpha=alpha if alpha is not None else (m.alpha if m.alpha is not None else 1.0),
+            lam_sha256=str(m.lam_sha256),
+            projection_id=m.projection_id,
+            name=m.name,
+            version=m.version,
         )
 
     def remove_proxy(self, env_id: str) -> ProxySlot | None:
@@ -395,7 +272,7 @@ class LascoRuntime:
         spin after each call and took the cores from the ORT workers (measured, batch
         64: 33 ms per reconstruction against 17.7 ms).
         """
-        one_thread = _one_blas_thread() if self.workers > 1 else contextlib.nullcontext()
+        one_thread = one_blas_thread() if self.workers > 1 else contextlib.nullcontext()
         with one_thread:
             return (codewords @ self._a_pinv_t).reshape(len(codewords), *CSI_SHAPE)
 
@@ -458,7 +335,7 @@ class LascoRuntime:
                 slot, end = proxies[e], start + len(idx)
                 jobs.append((slot.session, x_pxy[start:end], pxy[start:end], slot.cost))
                 # LASCO, f_base + (f_pxy - f_ref), is E-LASCO with alpha = 1.
-                alpha[start:end] = 1.0 if slot.mode == "lasco" else slot.alpha
+                alpha[start:end] = 1.0 if slot.mode is Mode.LASCO else slot.alpha
                 used[e] = slot.version
                 start = end
             self._run_all(jobs)

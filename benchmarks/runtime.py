@@ -1,4 +1,4 @@
-"""``lasco bench runtime``: LascoRuntime throughput, latency, efficiency and memory.
+"""``python -m benchmarks runtime``: LascoRuntime throughput, latency, efficiency and memory.
 
 For every (batch, K environments) it times ``reconstruct`` with K proxies installed
 (the rows spread over the K environments) and the same rows with no proxy (the LAM
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from lasco.codec import Projection
-from lasco.runtime import LascoRuntime
+from serving import LascoRuntime
 
 __all__ = ["matmul_gflops", "run_runtime_bench"]
 
@@ -162,7 +162,7 @@ def _session_rss(blobs: list[bytes], queue: Any) -> None:
     """In a fresh (spawned) interpreter: the RSS that ORT sessions of ``blobs`` add."""
     import onnxruntime as ort
 
-    from lasco.runtime import session_options
+    from serving import session_options
 
     before = _rss()
     sessions = [

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from lasco import metrics
 from lasco.channels import Catalogue, ChannelCache, load_region, paper_catalogue, split_region
@@ -25,6 +24,7 @@ from lasco.codec import Projection, parse_ratio
 from lasco.collab import METHODS, ELasco, build_method
 from lasco.errors import CatalogueError, ConfigError
 from lasco.models import build_model, count_params, get_preset
+from lasco.progress import progress as progress_bar
 from lasco.train import (
     AdaptConfig,
     PretrainConfig,
@@ -116,18 +116,19 @@ def run_experiment(
 
     # 1. Data.
     n_total = len(sources) * preset.samples_per_source + len(targets) * preset.samples_per_target
-    bar = tqdm(total=n_total, desc="channels", unit="sample", disable=not progress, leave=False)
-    src_splits = [
-        split_region(to_real(load_region(s, preset.samples_per_source, cache, bar.update)), s.seed)
-        for s in sources
-    ]
-    tgt_splits = {
-        s.env_id: split_region(
-            to_real(load_region(s, preset.samples_per_target, cache, bar.update)), s.seed
-        )
-        for s in targets
-    }
-    bar.close()
+    with progress_bar(n_total, "channels", unit="sample", enabled=progress) as bar:
+        src_splits = [
+            split_region(
+                to_real(load_region(s, preset.samples_per_source, cache, bar.update)), s.seed
+            )
+            for s in sources
+        ]
+        tgt_splits = {
+            s.env_id: split_region(
+                to_real(load_region(s, preset.samples_per_target, cache, bar.update)), s.seed
+            )
+            for s in targets
+        }
     log(f"data: {len(sources)} source and {len(targets)} target regions ({n_total} channels)")
 
     # 2. Pre-train the LAM and the reference SAM on the same pooled source data.
@@ -258,8 +259,8 @@ def format_table(result: dict[str, Any]) -> str:
     fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
     lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
     lines += [fmt.format(*r) for r in rows]
-    if "e_lasco" in result["methods"] and "alpha" in result["methods"]["e_lasco"]:
-        alpha = result["methods"]["e_lasco"]["alpha"]
+    if "e-lasco" in result["methods"] and "alpha" in result["methods"]["e-lasco"]:
+        alpha = result["methods"]["e-lasco"]["alpha"]
         lines.append("E-LASCO alpha: " + ", ".join(f"{r}: {a:.3f}" for r, a in alpha.items()))
     return "\n".join(lines)
 
@@ -269,6 +270,6 @@ def write_outputs(result: dict[str, Any], json_path: str | Path) -> list[Path]:
     json_path = Path(json_path)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(result, indent=1) + "\n")
-    from lasco.plots import plot_experiment
+    from studies.plots import plot_experiment
 
     return [json_path, *plot_experiment(result, json_path.with_suffix(".png"))]

@@ -1,4 +1,4 @@
-"""``csi-xapp bench``: indications per second and latency from PDU in to SDL write, at 1,
+"""``python -m benchmarks xapp``: indications per second and latency from PDU in to SDL write, at 1,
 16 and 64 UEs per indication, against LascoRuntime alone on the same rows.
 
 Each indication is handled with ``max_batch`` equal to its UE count, so it is decoded,
@@ -66,7 +66,7 @@ def run_bench(
 ) -> list[dict[str, Any]]:
     records = []
     for k in ues:
-        core.settings = replace(core.settings, max_batch=k)
+        core.batcher.settings = replace(core.batcher.settings, max_batch=k)
         pdus = [pdu for _, pdu, _ in node.indications(n, k)]
         reports = [
             decode_report(*(lambda i: (i.header, i.message))(decode_indication(p))) for p in pdus

@@ -31,11 +31,12 @@ import numpy as np
 from lasco.channels import ChannelCache, load_region, paper_catalogue, split_region, to_real
 from lasco.channels.store import atomic_write_bytes, split_sizes
 from lasco.codec import Projection
-from lasco.collab import METHODS, BaselineA, Collab, ELasco, SamFinetune, build_method
+from lasco.collab import METHODS, Collab, ELasco, build_method
 from lasco.errors import ConfigError
-from lasco.models import CsiRefiner, count_params, forward_flops
-from lasco.study_report import plural
-from lasco.train import AdaptConfig, FitResult, SplitTensors, adapt, evaluate
+from lasco.flops import training_flops
+from lasco.models import CsiRefiner, count_params
+from lasco.train import AdaptConfig, SplitTensors, adapt, evaluate
+from studies.report import plural
 
 __all__ = [
     "StudyConfig",
@@ -44,8 +45,6 @@ __all__ = [
     "run_study",
     "study_plan",
     "study_progress",
-    "time_epochs",
-    "training_flops",
 ]
 
 ALL = "all"
@@ -66,7 +65,7 @@ class StudyConfig:
     k_envs: int = 10
     # Reruns at the first n with other adaptation seeds (only the order of the training
     # batches changes), for the methods whose means are closest: how much of a gap is noise.
-    seed_methods: tuple[str, ...] = ("lasco", "e_lasco", "no_reference")
+    seed_methods: tuple[str, ...] = ("lasco", "e-lasco", "no-reference")
     extra_seeds: tuple[int, ...] = (1, 2)
 
     def hash(self, lam: CsiRefiner, ref: CsiRefiner) -> str:
@@ -91,25 +90,6 @@ def epochs_to_fraction(curve: list[float], fraction: float = 0.95) -> int:
     if best <= 0:
         return 0
     return int(np.argmax(gains >= fraction * best))
-
-
-def training_flops(
-    method: Collab, lam: CsiRefiner, ref: CsiRefiner, n: int, fit: FitResult, n_val: int
-) -> int:
-    """Training FLOPs of one adaptation: 3x forward per trained sample-epoch (forward +
-    backward) for the networks gradients pass through, plus the forward passes for
-    validation and, for the plug-in methods, the one-off LAM and reference outputs."""
-    f_lam, f_ref = forward_flops(lam.cfg), forward_flops(ref.cfg)
-    if isinstance(method, BaselineA):
-        fwd, once = f_lam + f_ref, 0
-    elif method.needs_lam:  # LAM fine-tuning, LoRA (adapter FLOPs are negligible)
-        fwd, once = f_lam, 0
-    elif isinstance(method, SamFinetune):
-        fwd, once = f_ref, 0
-    else:  # plug-ins: the proxy trains; LAM and reference outputs computed once
-        fwd, once = f_ref, (f_lam + f_ref) * (n + n_val)
-    per_sample, val = 3 * fwd, fwd
-    return int(per_sample * n * fit.epochs + val * n_val * (fit.epochs + 1) + once)
 
 
 def _cell_key(method: str, n: int | str, region: str) -> str:
@@ -268,7 +248,7 @@ def _headline(cfg: StudyConfig, cell: tuple[str, int | str, str]) -> bool:
     """A cell the goals are judged on: a method at the first n, or the LAM fine-tuned on
     all samples (not the seed reruns or the alpha sweep)."""
     m, n, _ = cell
-    return m in cfg.methods and (n == cfg.ns[0] or (m == "lam_finetune" and n == ALL))
+    return m in cfg.methods and (n == cfg.ns[0] or (m == "lam-finetune" and n == ALL))
 
 
 def study_plan(cfg: StudyConfig) -> list[tuple[str, int | str, str]]:
@@ -304,7 +284,7 @@ def study_plan(cfg: StudyConfig) -> list[tuple[str, int | str, str]]:
 
 def _base_method(key: str) -> str:
     """The method a plan key trains: "alpha=A" is E-LASCO with alpha fixed, "M#seedS" is M."""
-    return "e_lasco" if key.startswith("alpha=") else key.partition("#seed")[0]
+    return "e-lasco" if key.startswith("alpha=") else key.partition("#seed")[0]
 
 
 def remaining_seconds(
@@ -480,54 +460,6 @@ def run_study(
     return summarise(cfg, state.cells, lam, ref, n_all)
 
 
-def time_epochs(
-    lam: CsiRefiner,
-    ref: CsiRefiner,
-    projection: Projection,
-    *,
-    region: str = "101",
-    n: int = 1000,
-    epochs: int = 3,
-    samples_per_target: int = 5000,
-    methods: tuple[str, ...] | None = None,
-    cfg: AdaptConfig | None = None,
-    cache: ChannelCache | None = None,
-    log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Seconds per adaptation epoch of every training method, measured back to back in one
-    run (on a quiet machine): the study's wall seconds come from hours of runs beside
-    other work, so its cost comparison multiplies the epochs each method needed by these.
-
-    Each method trains ``epochs`` epochs (after one untimed warm-up epoch) from ``n``
-    samples of ``region``, with validation after every epoch as in the study.
-    """
-    cfg = cfg or AdaptConfig()
-    cat = paper_catalogue()
-    sp = split_region(
-        to_real(load_region(cat.get(region), samples_per_target, cache)), cat.get(region).seed
-    )
-    tr, va = (SplitTensors.build(projection.roundtrip(h), h, lam, ref) for h in (sp.train, sp.val))
-    tr = tr.subset(n)
-    out: dict[str, Any] = {}
-    for key in methods or tuple(k for k, info in METHODS.items() if info.trains):
-        adapt(build_method(key, lam, ref), tr, va, replace(cfg, max_epochs=1), progress=False)
-        method = build_method(key, lam, ref)
-        fit = adapt(
-            method, tr, va, replace(cfg, max_epochs=epochs, patience=epochs + 1), progress=False
-        )
-        spe = fit.seconds / max(1, fit.epochs)
-        flops = (
-            training_flops(method, lam, ref, len(tr), fit, len(va))
-            - training_flops(method, lam, ref, len(tr), FitResult(), len(va))
-        ) / max(1, fit.epochs)  # per epoch, without the one-off LAM and reference outputs
-        out[key] = {"seconds_per_epoch": round(spe, 4), "train_flops_per_epoch": int(flops)}
-        log(f"{key:14s} {spe:8.3f} s/epoch  {flops / 1e9:9.1f} GFLOP/epoch")
-    ft = out.get("lam_finetune", {}).get("seconds_per_epoch")
-    for v in out.values():
-        v["time_over_lam_finetune"] = round(v["seconds_per_epoch"] / ft, 4) if ft else None
-    return {"region": region, "n": n, "epochs": epochs, "methods": out}
-
-
 def summarise(
     cfg: StudyConfig, cells: dict[str, dict], lam: CsiRefiner, ref: CsiRefiner, n_all: int
 ) -> dict[str, Any]:
@@ -553,7 +485,7 @@ def summarise(
             for k in ("train_seconds", "epochs_to_95", "seconds_to_95", "epochs", "train_flops"):
                 vals = [c[k] for c in recs.values() if k in c]
                 entry[k] = round(float(np.mean(vals)), 3) if vals else 0
-            if m == "e_lasco":
+            if m == "e-lasco":
                 entry["alpha"] = {r: c["alpha"] for r, c in recs.items()}
             entry["val_curve"] = {r: c["val_curve"] for r, c in recs.items() if "val_curve" in c}
             by_n[str(n)] = entry
@@ -574,7 +506,7 @@ def summarise(
     e_lasco_alpha = {
         r: cells[k]["alpha"]
         for r in cfg.targets
-        if (k := _cell_key("e_lasco", cfg.alpha_n, r)) in cells
+        if (k := _cell_key("e-lasco", cfg.alpha_n, r)) in cells
     }
     seed_runs = {}
     for m in cfg.seed_methods:

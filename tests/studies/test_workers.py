@@ -5,9 +5,8 @@ import sys
 
 import pytest
 
-from lasco.cli import build_parser
-from lasco.cli_tools import supervise, worker_commands
 from lasco.errors import ConfigError
+from studies.cli import build_parser, supervise, worker_commands
 
 
 def _args(*argv: str):
@@ -57,7 +56,7 @@ def test_supervise_prefixes_each_worker_and_shows_a_failure(tmp_path):
     [(("--workers", "0"), "--workers 0"), (("--workers", "2", "--shard", "1/2"), "--shard")],
 )
 def test_bad_worker_options_are_refused(argv, message):
-    from lasco.cli_tools import cmd_experiment
+    from studies.cli import cmd_experiment
 
     with pytest.raises(ConfigError, match=message):
         cmd_experiment(_args(*argv))
@@ -65,17 +64,16 @@ def test_bad_worker_options_are_refused(argv, message):
 
 def test_status_reads_the_state_of_the_shipped_models_study(tmp_path, capsys):
     import json
-    from argparse import Namespace
 
-    from lasco.cli import main
-    from lasco.cli_tools import _store_models
-    from lasco.study import StudyConfig
+    from lasco.export import store_models
+    from studies.cli import main
+    from studies.study import StudyConfig
 
     out = tmp_path / "adaptation.json"
     argv = ["experiment", "--preset", "study", "--json", str(out), "--status"]
     assert main(argv) != 0
     assert "no study state here yet (nothing has run)" in capsys.readouterr().err
-    lam, ref, _, _ = _store_models(Namespace(store=None, trusted=[]))
+    lam, ref, _, _ = store_models()
     cells = {"lasco|1000|101": {"n": 1000, "train_seconds": 35.0}}
     state = {"config_hash": StudyConfig().hash(lam, ref), "cells": cells}
     out.with_suffix(".state.json").write_text(json.dumps(state))

@@ -6,7 +6,6 @@ import pytest
 from lasco.codec import Projection
 from lasco.export import write_artifact
 from lasco.models import build_model
-from lasco.runtime import IncompatibleProxy, LascoRuntime
 from model_store import (
     HashMismatch,
     ModelStore,
@@ -15,6 +14,7 @@ from model_store import (
     generate_keypair,
     load_private_key,
 )
+from serving import IncompatibleProxy, LascoRuntime
 
 PROJ = Projection.from_ratio("1/4", seed=0)
 
@@ -35,7 +35,7 @@ def setup(tmp_path):
         metrics={},
     )
     store.publish(lam_draft, key)
-    lam_sha = store.fetch("lam").manifest["onnx_sha256"]
+    lam_sha = store.fetch("lam").manifest.onnx_sha256
     write_artifact(
         build_model("tiny"),
         ref_draft,

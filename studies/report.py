@@ -43,7 +43,7 @@ def quiet_seconds(
     report: dict, method: str, n: str = "1000", regions: list[str] | None = None
 ) -> float | None:
     """Mean adaptation seconds at ``n`` as a quiet machine would take them: the epochs the
-    study's runs needed times the seconds per epoch `lasco bench adapt` measured for the
+    study's runs needed times the seconds per epoch `python -m benchmarks adapt` measured for the
     method in one back-to-back run (``report["adapt_timing"]``, at that same n).
 
     With ``regions``, the mean is over those regions only (epochs from their curves)."""
@@ -64,8 +64,8 @@ def goals(report: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
     """The issue's goals as (goal, met, evidence); met is None while cells are missing."""
     out: list[tuple[str, bool | None, str]] = []
     m = report["methods"]
-    e1000 = _mean(report, "e_lasco", "1000")
-    others = {k: _mean(report, k, "1000") for k in m if k != "e_lasco"}
+    e1000 = _mean(report, "e-lasco", "1000")
+    others = {k: _mean(report, k, "1000") for k in m if k != "e-lasco"}
     if e1000 is not None and all(v is not None for v in others.values()):
         best_other = min(others, key=lambda k: others[k])
         out.append(
@@ -77,7 +77,7 @@ def goals(report: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
         )
     else:
         out.append(("E-LASCO with 1,000 samples beats every other method", None, "incomplete"))
-    ft_all = _mean(report, "lam_finetune", "all")
+    ft_all = _mean(report, "lam-finetune", "all")
     if e1000 is not None and ft_all is not None:
         out.append(
             (
@@ -86,16 +86,16 @@ def goals(report: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
                 f"{e1000:.2f} dB against {ft_all:.2f} dB",
             )
         )
-    lasco_t = m.get("e_lasco", {}).get("by_n", {}).get("1000", {}).get("train_seconds")
-    ft_t = m.get("lam_finetune", {}).get("by_n", {}).get("1000", {}).get("train_seconds")
-    lasco_q, ft_q = quiet_seconds(report, "e_lasco"), quiet_seconds(report, "lam_finetune")
+    lasco_t = m.get("e-lasco", {}).get("by_n", {}).get("1000", {}).get("train_seconds")
+    ft_t = m.get("lam-finetune", {}).get("by_n", {}).get("1000", {}).get("train_seconds")
+    lasco_q, ft_q = quiet_seconds(report, "e-lasco"), quiet_seconds(report, "lam-finetune")
     if lasco_q and ft_q:  # the study's own seconds were measured beside other work
         out.append(
             (
                 "adaptation at most 1/10 of full LAM fine-tuning in wall time",
                 lasco_q <= ft_q / 10,
                 f"quiet-machine estimate {lasco_q:.1f} s against {ft_q:.1f} s (ratio "
-                f"{ft_q / lasco_q:.1f}x; epochs x `lasco bench adapt` s/epoch); measured in the "
+                f"{ft_q / lasco_q:.1f}x; epochs x `python -m benchmarks adapt` s/epoch); measured in the "
                 f"study {lasco_t or 0:.1f} s against {ft_t or 0:.1f} s",
             )
         )
@@ -107,7 +107,7 @@ def goals(report: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
                 f"{lasco_t:.1f} s against {ft_t:.1f} s (ratio {ft_t / lasco_t:.1f}x)",
             )
         )
-    tp = m.get("e_lasco", {}).get("trainable_params")
+    tp = m.get("e-lasco", {}).get("trainable_params")
     if tp:
         share = tp / report["lam_params"]
         out.append(
@@ -117,9 +117,9 @@ def goals(report: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
                 f"{tp:,} of {report['lam_params']:,} ({100 * share:.1f} %)",
             )
         )
-    for key in ("lasco", "e_lasco"):
+    for key in ("lasco", "e-lasco"):
         per = m.get(key, {}).get("by_n", {}).get("1000", {}).get("nmse_db", {})
-        lam = m.get("lam_only", {}).get("by_n", {}).get("1000", {}).get("nmse_db", {})
+        lam = m.get("lam-only", {}).get("by_n", {}).get("1000", {}).get("nmse_db", {})
         shared = sorted(set(per) & set(lam), key=int)
         if shared:
             losses = [r for r in shared if per[r] >= lam[r]]
@@ -135,7 +135,7 @@ def goals(report: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
     return out
 
 
-# The paper's figures quoted in ../shared/REFERENCE.md section 1 (from summaries): its LAM's
+# The paper's figures (arXiv:2512.12170, as quoted in summaries of it): its LAM's
 # size, and E-LASCO's learned alpha (low, high, mean) over its target regions.
 PAPER_LAM_PARAMS = 63_000_000
 PAPER_ALPHA = (0.3, 0.9, 0.7)
@@ -169,7 +169,7 @@ def markdown(report: dict[str, Any], meta: dict[str, Any]) -> str:
     parts = [
         "# Adaptation study",
         "",
-        f"Written by `lasco experiment --preset study`. LAM: `{meta.get('lam_preset')}` "
+        f"Written by `python -m studies experiment --preset study`. LAM: `{meta.get('lam_preset')}` "
         f"({lam_p:,} parameters), reference SAM `{meta.get('sam_preset')}` "
         f"({report['sam_params']:,}); projection `{meta.get('projection_id')}`. Targets: "
         f"regions {', '.join(report['target_regions'])} of the paper layout (odd NLOS, even LOS), "
@@ -242,12 +242,12 @@ def markdown(report: dict[str, Any], meta: dict[str, Any]) -> str:
         "beside other work on a 2-core machine, so they are noisy. "
         + (
             f"`s/adapt, quiet est.` is the study's mean epochs times the seconds per epoch that "
-            f"`lasco bench adapt` measured for each method back to back in one run (region "
+            f"`python -m benchmarks adapt` measured for each method back to back in one run (region "
             f"{timing['region']}, n = {timing['n']}, {timing['epochs']} epochs each, commit "
             f"`{str(timing.get('commit', '?'))[:8]}`); the plug-in methods' one-off LAM and "
             "reference outputs (one forward pass over the data) are in neither."
             if timing
-            else "Run `lasco bench adapt --json reports/bench_adapt.json` on a quiet machine "
+            else "Run `python -m benchmarks adapt --json reports/bench_adapt.json` on a quiet machine "
             "for a per-epoch time of each method measured back to back."
         ),
     ]
@@ -401,29 +401,29 @@ def findings(report: dict[str, Any]) -> list[str]:
     out: list[str] = []
     m = report["methods"]
     shared, nm = _paired(report, "1000")
-    if shared and "e_lasco" in nm and "lam_only" in nm:
+    if shared and "e-lasco" in nm and "lam-only" in nm:
         means = {k: _avg(v) for k, v in nm.items()}
         order = sorted(means, key=means.get)
-        rank = order.index("e_lasco") + 1
-        gain = means["lam_only"] - means["e_lasco"]
+        rank = order.index("e-lasco") + 1
+        gain = means["lam-only"] - means["e-lasco"]
         out.append(
             f"- **Ranking at n = 1,000** over {_scope(shared, report)}: "
             + ", ".join(f"{k} {means[k]:.2f}" for k in order)
             + f" dB. E-LASCO ranks {rank} of {len(order)} and gains {gain:.2f} dB over the LAM "
             "alone."
         )
-        wins = [k for k in order[: rank - 1] if means["e_lasco"] - means[k] >= 0.005]
+        wins = [k for k in order[: rank - 1] if means["e-lasco"] - means[k] >= 0.005]
         if wins:
-            e_tp = m["e_lasco"].get("trainable_params") or 1
+            e_tp = m["e-lasco"].get("trainable_params") or 1
             lines = []
             for k in wins:
-                beat = sum(nm[k][r] < nm["e_lasco"][r] for r in shared)
+                beat = sum(nm[k][r] < nm["e-lasco"][r] for r in shared)
                 tp = m[k].get("trainable_params") or 0
                 q_k = quiet_seconds(report, k, regions=shared)
-                q_e = quiet_seconds(report, "e_lasco", regions=shared)
+                q_e = quiet_seconds(report, "e-lasco", regions=shared)
                 cost = f", {q_k / q_e:.1f}x its adaptation time" if q_k and q_e else ""
                 lines.append(
-                    f"{k} by {means['e_lasco'] - means[k]:.2f} dB (in {beat} of {len(shared)} "
+                    f"{k} by {means['e-lasco'] - means[k]:.2f} dB (in {beat} of {len(shared)} "
                     f"regions, sign test p = {sign_test(beat, len(shared)):.3f}; {tp:,} "
                     f"trainable parameters, {tp / e_tp:.1f}x E-LASCO's{cost})"
                 )
@@ -433,23 +433,23 @@ def findings(report: dict[str, Any]) -> list[str]:
                 + "."
             )
         los, nlos = _los_nlos(shared)
-        if los and nlos and "lam_finetune" in nm:
+        if los and nlos and "lam-finetune" in nm:
 
             def gains(k: str, regions: list[str]) -> float:
-                return _avg(nm["lam_only"], regions) - _avg(nm[k], regions)
+                return _avg(nm["lam-only"], regions) - _avg(nm[k], regions)
 
             out.append(
                 f"- **LOS against NLOS.** Over the LAM alone, E-LASCO gains "
-                f"{gains('e_lasco', los):.2f} dB in LOS regions ({', '.join(los)}) and "
-                f"{gains('e_lasco', nlos):.2f} dB in NLOS regions ({', '.join(nlos)}); LAM "
-                f"fine-tuning gains {gains('lam_finetune', los):.2f} and "
-                f"{gains('lam_finetune', nlos):.2f} dB. NLOS at CR 1/4 is hard for every method: "
-                f"the LAM alone reaches {_avg(nm['lam_only'], nlos):.2f} dB there against "
-                f"{_avg(nm['lam_only'], los):.2f} dB in LOS."
+                f"{gains('e-lasco', los):.2f} dB in LOS regions ({', '.join(los)}) and "
+                f"{gains('e-lasco', nlos):.2f} dB in NLOS regions ({', '.join(nlos)}); LAM "
+                f"fine-tuning gains {gains('lam-finetune', los):.2f} and "
+                f"{gains('lam-finetune', nlos):.2f} dB. NLOS at CR 1/4 is hard for every method: "
+                f"the LAM alone reaches {_avg(nm['lam-only'], nlos):.2f} dB there against "
+                f"{_avg(nm['lam-only'], los):.2f} dB in LOS."
             )
-        if "lasco" in nm and "no_reference" in nm:
-            d = means["no_reference"] - means["lasco"]
-            better = sum(nm["lasco"][r] < nm["no_reference"][r] for r in shared)
+        if "lasco" in nm and "no-reference" in nm:
+            d = means["no-reference"] - means["lasco"]
+            better = sum(nm["lasco"][r] < nm["no-reference"][r] for r in shared)
             out.append(
                 "- **The reference SAM.** LASCO "
                 + (
@@ -466,7 +466,7 @@ def findings(report: dict[str, Any]) -> list[str]:
                 )
             )
         if "lasco" in nm:
-            d = means["lasco"] - means["e_lasco"]
+            d = means["lasco"] - means["e-lasco"]
             alphas = report.get("e_lasco_alpha", {})
             out.append(
                 f"- **Learned alpha.** E-LASCO is {d:+.2f} dB against LASCO (positive: E-LASCO "
@@ -481,18 +481,18 @@ def findings(report: dict[str, Any]) -> list[str]:
                 + "."
             )
         sam = m.get("lasco", {}).get("trainable_params")
-        if sam and "sam_only" in nm and report.get("lam_params"):
+        if sam and "sam-only" in nm and report.get("lam_params"):
             lam_p = report["lam_params"]
             out.append(
                 f"- **Scale.** This LAM has {lam_p:,} parameters, so the proxy SAM ({sam:,}) is "
                 f"{100 * sam / lam_p:.1f} % of it; the paper's LAM has about "
                 f"{PAPER_LAM_PARAMS / 1e6:.0f} M, where the same SAM is "
                 f"{100 * sam / PAPER_LAM_PARAMS:.2f} %. Here the LAM alone beats the SAM alone by "
-                f"{means['sam_only'] - means['lam_only']:.2f} dB"
+                f"{means['sam-only'] - means['lam-only']:.2f} dB"
                 + (
                     f", and fine-tuning it takes {q_ft / q_e:.1f}x E-LASCO's adaptation time"
-                    if (q_ft := quiet_seconds(report, "lam_finetune", regions=shared))
-                    and (q_e := quiet_seconds(report, "e_lasco", regions=shared))
+                    if (q_ft := quiet_seconds(report, "lam-finetune", regions=shared))
+                    and (q_e := quiet_seconds(report, "e-lasco", regions=shared))
                     else ""
                 )
                 + ". The parameter and time goals assume a LAM far larger than its plug-ins."
@@ -566,19 +566,19 @@ def findings(report: dict[str, Any]) -> list[str]:
     rows = []
     for n in _sizes(report):
         sh, nmn = _paired(report, n)
-        if sh and {"e_lasco", "lam_finetune", "lam_only"} <= set(nmn):
+        if sh and {"e-lasco", "lam-finetune", "lam-only"} <= set(nmn):
             means = {k: _avg(v) for k, v in nmn.items()}
-            rank = sorted(means, key=means.__getitem__).index("e_lasco") + 1
+            rank = sorted(means, key=means.__getitem__).index("e-lasco") + 1
             bits = [
-                f"E-LASCO {means['lam_only'] - means['e_lasco']:+.2f} (rank {rank} of {len(means)})"
+                f"E-LASCO {means['lam-only'] - means['e-lasco']:+.2f} (rank {rank} of {len(means)})"
             ]
-            if "no_reference" in means:
-                ahead = sum(nmn["no_reference"][r] < nmn["e_lasco"][r] for r in sh)
+            if "no-reference" in means:
+                ahead = sum(nmn["no-reference"][r] < nmn["e-lasco"][r] for r in sh)
                 bits.append(
-                    f"no-reference {means['lam_only'] - means['no_reference']:+.2f} "
+                    f"no-reference {means['lam-only'] - means['no-reference']:+.2f} "
                     f"(ahead of E-LASCO in {ahead} of {len(sh)})"
                 )
-            bits.append(f"LAM fine-tuning {means['lam_only'] - means['lam_finetune']:+.2f}")
+            bits.append(f"LAM fine-tuning {means['lam-only'] - means['lam-finetune']:+.2f}")
             label = f"n = {n}" + (f" ({report['n_all']:,})" if n == "all" else "")
             rows.append(f"{label}: " + ", ".join(bits) + f" dB ({plural(len(sh), 'region')})")
     if len(rows) > 1:
@@ -606,7 +606,7 @@ def findings(report: dict[str, Any]) -> list[str]:
         if per_group:
             text += "; the best alpha is " + ", ".join(per_group)
         learned = report.get("e_lasco_alpha", {})
-        e_nmse = report["methods"].get("e_lasco", {}).get("by_n", {})
+        e_nmse = report["methods"].get("e-lasco", {}).get("by_n", {})
         e_nmse = e_nmse.get(str(report["alpha_sweep_n"]), {}).get("nmse_db", {})
         if all(r in learned and r in e_nmse for r in shared):
             text += (
@@ -703,8 +703,8 @@ def _plots(report: dict[str, Any], folder: Path) -> list[Path]:
     by_alpha = report.get("alpha_sweep_nmse_db", {})
     regions = report["target_regions"]
     n_key = str(report["alpha_sweep_n"])
-    lam = m.get("lam_only", {}).get("by_n", {}).get(n_key, {}).get("nmse_db", {})
-    e_nmse = m.get("e_lasco", {}).get("by_n", {}).get(n_key, {}).get("nmse_db", {})
+    lam = m.get("lam-only", {}).get("by_n", {}).get(n_key, {}).get("nmse_db", {})
+    e_nmse = m.get("e-lasco", {}).get("by_n", {}).get(n_key, {}).get("nmse_db", {})
     los, nlos = _los_nlos(regions)
     for name, group in (("all", regions), ("LOS", los), ("NLOS", nlos)):
         if not all(r in lam for r in group):

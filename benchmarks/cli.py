@@ -1,0 +1,129 @@
+"""``python -m benchmarks``: LascoRuntime (``runtime``), adaptation epochs (``adapt``) and
+the xApp (``xapp``), each printing a table and writing JSON (and a PNG) with ``--json``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+from lasco.channels import ChannelCache
+from lasco.codec import Projection
+from lasco.errors import LascoError
+from lasco.provenance import git_commit
+
+__all__ = ["build_parser", "main"]
+
+
+def cmd_runtime(args: argparse.Namespace) -> int:
+    from benchmarks.runtime import format_bench, run_runtime_bench, write_bench
+    from lasco.export import export_onnx, model_from_store
+    from lasco.models import build_model, forward_flops
+
+    if args.lam_preset:
+        lam, ref = build_model(args.lam_preset).eval(), build_model(args.sam_preset).eval()
+        with tempfile.TemporaryDirectory() as tmp:
+            lam_onnx = export_onnx(lam, Path(tmp) / "lam.onnx").read_bytes()
+            ref_onnx = export_onnx(ref, Path(tmp) / "ref.onnx").read_bytes()
+        projection = Projection.from_ratio(args.ratio)
+        source = f"random weights, presets {args.lam_preset} + {args.sam_preset}"
+    else:
+        from model_store import default_store
+
+        store = default_store()
+        lam_art, ref_art = store.fetch("lam"), store.fetch("sam_ref")
+        lam, ref = model_from_store(lam_art), model_from_store(ref_art)
+        lam_onnx, ref_onnx = lam_art.onnx, ref_art.onnx
+        projection = Projection.from_id(lam_art.manifest.projection_id)
+        source = f"shipped store: lam v{lam_art.version}, sam_ref v{ref_art.version}"
+    quick = dict(batches=(1, 64), ks=(1, 10), min_runs=5, min_seconds=0.2) if args.quick else {}
+    result = run_runtime_bench(
+        lam_onnx,
+        ref_onnx,
+        projection,
+        {"lam": forward_flops(lam.cfg), "sam": forward_flops(ref.cfg)},
+        torch_models={"lam": lam, "ref": ref},
+        threads=args.threads,
+        **quick,
+    )
+    result["models"] = {"source": source, "lam": lam.cfg.to_dict(), "sam": ref.cfg.to_dict()}
+    print(format_bench(result))
+    if args.json:
+        for p in write_bench(result, args.json):
+            print(f"wrote {p}")
+    return 0
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    from benchmarks.adapt import time_epochs
+    from lasco.export import store_models
+
+    lam, ref, lam_manifest, _ = store_models(args.store, args.trusted)
+    print(f"seconds per adaptation epoch, n = {args.n} samples of region {args.region}:")
+    result = time_epochs(
+        lam,
+        ref,
+        Projection.from_id(lam_manifest.projection_id),
+        region=args.region,
+        n=args.n,
+        epochs=args.epochs,
+        cache=ChannelCache(args.cache),
+    )
+    result["commit"] = git_commit()
+    result["lam_version"] = lam_manifest.version
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_xapp(args: argparse.Namespace) -> int:
+    from benchmarks.xapp import main as bench_main
+
+    return bench_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+    br = sub.add_parser("runtime", help="LascoRuntime throughput, latency, memory")
+    br.add_argument("--json", help="write the records here (and a PNG beside it)")
+    br.add_argument("--quick", action="store_true", help="a subset, in under a minute")
+    br.add_argument(
+        "--threads", type=int, help="runtime workers (default: all cores); sessions use one"
+    )
+    br.add_argument("--lam-preset", help="benchmark random-weight models of this LAM preset")
+    br.add_argument("--sam-preset", default="sam", help="with --lam-preset: the SAM preset")
+    br.add_argument("--ratio", default="1/4", help="with --lam-preset: compression ratio")
+    br.set_defaults(func=cmd_runtime)
+    ba = sub.add_parser(
+        "adapt", help="seconds per adaptation epoch of every method, back to back in one run"
+    )
+    ba.add_argument("--json", help="write the result here (the study report reads it)")
+    ba.add_argument("--region", default="101", help="target region (default 101)")
+    ba.add_argument("--n", type=int, default=1000, help="training samples (default 1000)")
+    ba.add_argument("--epochs", type=int, default=3, help="timed epochs per method (default 3)")
+    ba.add_argument("--cache", help="channel cache folder")
+    ba.add_argument("--store", help="model store with 'lam' and 'sam_ref' (default: shipped)")
+    ba.add_argument("--trusted", action="append", default=[], help="trusted public key")
+    ba.set_defaults(func=cmd_adapt)
+    bx = sub.add_parser("xapp", help="xApp indications/s and latency, PDU in to SDL write")
+    bx.add_argument("--json", help="write the records here (and a PNG beside it)")
+    bx.add_argument("--quick", action="store_true", help="fewer UE counts and indications")
+    bx.set_defaults(func=cmd_xapp)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    try:
+        return args.func(args)
+    except LascoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

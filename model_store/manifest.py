@@ -1,0 +1,292 @@
+"""The typed manifest of an artifact (``manifest.json``, schemas/model-manifest.json) and the
+one compatibility rule every consumer applies: the export, the store, the serving runtime
+and the xApp.
+
+An artifact is a folder with fixed file names (:data:`MANIFEST_FILE`, :data:`MODEL_FILE`,
+:data:`SIGNATURE_FILE`, optionally :data:`TORCH_FILE`). Every model in it maps
+``h_in [batch, 2, 32, 32] float32`` to ``h_hat`` of the same shape (:data:`CSI_INPUTS`,
+:data:`CSI_OUTPUTS`). A model may serve beside a LAM when (:func:`check_compatible`):
+
+1. its inputs and outputs are exactly those names, shapes and dtypes;
+2. it decodes the same UE projection (``projection_id``);
+3. a SAM (reference or proxy) was trained against that LAM (``lam_sha256``, the sha256 of
+   the LAM's ``model.onnx``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import Any
+
+from model_store.errors import IncompatibleModel, InvalidManifest
+from schemas import Mode, SchemaValidationError, validate
+
+__all__ = [
+    "CSI_INPUTS",
+    "CSI_OUTPUTS",
+    "INPUT_NAME",
+    "MANIFEST_FILE",
+    "MODEL_FILE",
+    "OUTPUT_NAME",
+    "SIGNATURE_FILE",
+    "TORCH_FILE",
+    "Kind",
+    "Manifest",
+    "Producer",
+    "TensorSpec",
+    "check_compatible",
+    "check_io",
+]
+
+MANIFEST_FILE, MODEL_FILE, SIGNATURE_FILE, TORCH_FILE = (
+    "manifest.json",
+    "model.onnx",
+    "manifest.sig",
+    "model.pt",
+)
+INPUT_NAME, OUTPUT_NAME = "h_in", "h_hat"
+_ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16"}
+
+
+class Kind(str, Enum):
+    """What an artifact is: the LAM, the reference SAM, or an environment's proxy SAM."""
+
+    LAM = "lam"
+    SAM_REF = "sam_ref"
+    SAM_PROXY = "sam_proxy"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output of a model: ``shape`` has ``"batch"`` for the dynamic axis."""
+
+    name: str
+    shape: tuple[int | str, ...]
+    dtype: str
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TensorSpec:
+        return cls(d["name"], _batch_shape(d["shape"]), d["dtype"])
+
+    @classmethod
+    def from_ort(cls, arg: Any) -> TensorSpec:
+        """From an ``onnxruntime.NodeArg`` (``name``, ``shape``, ``type``)."""
+        return cls(arg.name, _batch_shape(arg.shape), _ORT_DTYPES.get(arg.type, arg.type))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+
+def _batch_shape(shape: Sequence[Any]) -> tuple[int | str, ...]:
+    """Every symbolic or unknown axis reads as ``"batch"``."""
+    return tuple(d if isinstance(d, int) else "batch" for d in shape)
+
+
+CSI_INPUTS = (TensorSpec(INPUT_NAME, ("batch", 2, 32, 32), "float32"),)
+CSI_OUTPUTS = (TensorSpec(OUTPUT_NAME, ("batch", 2, 32, 32), "float32"),)
+
+
+def check_io(
+    inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], what: str = "model"
+) -> None:
+    """Raise IncompatibleModel unless ``inputs``/``outputs`` are exactly :data:`CSI_INPUTS` and
+    :data:`CSI_OUTPUTS` (names, shapes with one dynamic batch axis, dtypes)."""
+    for side, got, want in (("input", inputs, CSI_INPUTS), ("output", outputs, CSI_OUTPUTS)):
+        if [t.name for t in got] != [t.name for t in want]:
+            raise IncompatibleModel(
+                f"{what}: expected {side}s {[t.name for t in want]}, got {[t.name for t in got]}"
+            )
+        for g, w in zip(got, want, strict=True):
+            if g.shape != w.shape:
+                raise IncompatibleModel(
+                    f"{what}: {side} {g.name!r} has shape {list(g.shape)}, not {list(w.shape)}"
+                )
+            if g.dtype != w.dtype:
+                raise IncompatibleModel(f"{what}: {side} {g.name!r} is {g.dtype}, not {w.dtype}")
+
+
+def check_compatible(
+    *,
+    what: str,
+    kind: Kind | str,
+    projection_id: str,
+    lam_sha256: str | None,
+    inputs: Sequence[TensorSpec],
+    outputs: Sequence[TensorSpec],
+    serving_projection_id: str,
+    serving_lam_sha256: str,
+) -> None:
+    """The one compatibility rule (see the module docstring); raises IncompatibleModel naming
+    the first thing that does not match the LAM ``serving_lam_sha256`` decoding
+    ``serving_projection_id``."""
+    check_io(inputs, outputs, what)
+    if projection_id != serving_projection_id:
+        raise IncompatibleModel(
+            f"{what} expects projection {projection_id}, the LAM decodes {serving_projection_id}"
+        )
+    if Kind(kind) is not Kind.LAM and lam_sha256 != serving_lam_sha256:
+        raise IncompatibleModel(
+            f"{what} was trained against LAM {str(lam_sha256)[:12]}..., the LAM served is "
+            f"{serving_lam_sha256[:12]}..."
+        )
+
+
+@dataclass(frozen=True)
+class Producer:
+    """How a model was made: the commit that trained it, its training configuration, the
+    channel catalogue's hash, and the commit whose export wrote ``model.onnx``."""
+
+    commit: str
+    config: dict[str, Any] = field(default_factory=dict)
+    catalogue_hash: str | None = None
+    export_commit: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "commit": self.commit,
+            "config": self.config,
+            "catalogue_hash": self.catalogue_hash,
+            "export_commit": self.export_commit,
+        }
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """``manifest.json`` of an artifact, typed. Build it with :meth:`from_dict` (validates
+    against the schema) or :meth:`draft` (the export); write it with :meth:`to_dict`.
+
+    ``version`` is None in an unpublished draft (the store sets it). Keys the schema does
+    not name (``onnx_parity_max_abs``, ...) are kept in ``extra``.
+    """
+
+    kind: Kind
+    name: str
+    projection_id: str
+    producer: Producer
+    created: str
+    files: dict[str, str]
+    onnx_sha256: str
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    inputs: tuple[TensorSpec, ...] = CSI_INPUTS
+    outputs: tuple[TensorSpec, ...] = CSI_OUTPUTS
+    version: int | None = None
+    environment_id: str | None = None
+    lam_sha256: str | None = None
+    alpha: float | None = None
+    mode: Mode | None = None
+    model: dict[str, Any] | None = None
+    params: int | None = None
+    onnx_graph: str | None = None
+    training: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, draft: bool = False) -> Manifest:
+        """Validate ``d`` against schemas/model-manifest.json (InvalidManifest naming the
+        field) and build the typed manifest; a ``draft`` (unpublished) may lack ``version``."""
+        try:
+            validate("model-manifest", {"version": 1, **d} if draft else d)
+        except SchemaValidationError as exc:
+            raise InvalidManifest(str(exc)) from None
+        known = {f.name for f in fields(cls)} - {"extra"}
+        p = d["producer"]
+        return cls(
+            kind=Kind(d["kind"]),
+            name=d["name"],
+            projection_id=d["projection_id"],
+            producer=Producer(
+                p["commit"], p.get("config") or {}, p.get("catalogue_hash"), p.get("export_commit")
+            ),
+            created=d["created"],
+            files=dict(d["files"]),
+            onnx_sha256=d["onnx_sha256"],
+            metrics=dict(d["metrics"]),
+            inputs=tuple(TensorSpec.from_dict(t) for t in d["inputs"]),
+            outputs=tuple(TensorSpec.from_dict(t) for t in d["outputs"]),
+            version=d.get("version"),
+            environment_id=d.get("environment_id"),
+            lam_sha256=d.get("lam_sha256"),
+            alpha=d.get("alpha"),
+            mode=Mode(d["mode"]) if d.get("mode") else None,
+            model=d.get("model"),
+            params=d.get("params"),
+            onnx_graph=d.get("onnx_graph"),
+            training=dict(d.get("training") or {}),
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    @classmethod
+    def draft(
+        cls,
+        *,
+        kind: Kind | str,
+        name: str,
+        projection_id: str,
+        producer: Producer,
+        files: Mapping[str, str],
+        **rest: Any,
+    ) -> Manifest:
+        """An unpublished manifest created now, ``onnx_sha256`` taken from ``files``."""
+        return cls(
+            kind=Kind(kind),
+            name=name,
+            projection_id=projection_id,
+            producer=producer,
+            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            files=dict(files),
+            onnx_sha256=files[MODEL_FILE],
+            **rest,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (what :meth:`from_dict` reads); unset optional fields are omitted,
+        except the nullable ones the schema names, written as null."""
+        out: dict[str, Any] = {
+            "kind": self.kind.value,
+            "name": self.name,
+            "created": self.created,
+            "producer": self.producer.to_dict(),
+            "projection_id": self.projection_id,
+            "inputs": [t.to_dict() for t in self.inputs],
+            "outputs": [t.to_dict() for t in self.outputs],
+            "environment_id": self.environment_id,
+            "lam_sha256": self.lam_sha256,
+            "alpha": self.alpha,
+            "metrics": self.metrics,
+            "training": self.training,
+            "files": self.files,
+            "onnx_sha256": self.onnx_sha256,
+        }
+        for key in ("version", "model", "params", "onnx_graph"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.mode is not None:
+            out["mode"] = self.mode.value
+        return {**out, **self.extra}
+
+    @property
+    def label(self) -> str:
+        """``name vN`` (``name (draft)`` before publishing), as people read it."""
+        return f"{self.name} v{self.version}" if self.version else f"{self.name} (draft)"
+
+    def check_compatible(self, lam: Manifest) -> None:
+        """Raise IncompatibleModel unless this model may serve beside ``lam`` (the rule in
+        the module docstring); a LAM is checked against itself for its inputs/outputs."""
+        if lam.kind is not Kind.LAM:
+            raise IncompatibleModel(f"{lam.label} is a {lam.kind}, not a LAM")
+        check_compatible(
+            what=f"{self.kind} {self.label}",
+            kind=self.kind,
+            projection_id=self.projection_id,
+            lam_sha256=self.lam_sha256,
+            inputs=self.inputs,
+            outputs=self.outputs,
+            serving_projection_id=lam.projection_id,
+            serving_lam_sha256=lam.onnx_sha256,
+        )

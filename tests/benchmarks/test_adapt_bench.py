@@ -1,0 +1,32 @@
+import torch
+
+from benchmarks.adapt import time_epochs
+from lasco.channels import ChannelCache
+from lasco.codec import Projection
+from lasco.models import build_model, forward_flops
+
+
+def test_time_epochs_times_every_training_method(tmp_path):
+    torch.manual_seed(0)
+    lam, ref = build_model("tiny").eval(), build_model("tiny").eval()
+    cache = ChannelCache(tmp_path / "cache")
+    logs: list[str] = []
+    out = time_epochs(
+        lam,
+        ref,
+        Projection.from_ratio("1/4"),
+        n=8,
+        epochs=1,
+        samples_per_target=40,
+        methods=("lasco", "lam-finetune"),
+        cache=cache,
+        log=logs.append,
+    )
+    assert set(out["methods"]) == {"lasco", "lam-finetune"} and len(logs) == 2
+    for rec in out["methods"].values():
+        assert rec["seconds_per_epoch"] > 0 and rec["train_flops_per_epoch"] > 0
+    assert out["methods"]["lam-finetune"]["time_over_lam_finetune"] == 1.0
+    # per epoch: forward + backward (3 forwards) of the proxy over the 8 training samples
+    # and a forward over the 4 validation samples; the one-off LAM outputs are not in it
+    f_ref = forward_flops(ref.cfg)
+    assert out["methods"]["lasco"]["train_flops_per_epoch"] == f_ref * (3 * 8 + 4)
