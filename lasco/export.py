@@ -133,7 +133,7 @@ def write_artifact(
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
-        onnx_path = export_onnx(model, tmp / "model.onnx", graph)
+        onnx_path = export_onnx(model, tmp / MODEL_FILE, graph)
         x = (
             parity_inputs
             if parity_inputs is not None
@@ -142,7 +142,7 @@ def write_artifact(
         err = onnx_parity(model, onnx_path, x)
         if err > 1e-4:
             raise DataError(f"ONNX export of {name!r} differs from torch by {err:.2e} (> 1e-4)")
-        save_checkpoint(tmp / "model.pt", model, kind, dict(training, projection_id=projection_id))
+        save_checkpoint(tmp / TORCH_FILE, model, kind, dict(training, projection_id=projection_id))
         manifest = Manifest.draft(
             kind=kind,
             name=name,
@@ -208,9 +208,9 @@ def load_artifact(folder: str | Path) -> tuple[CsiRefiner, Manifest]:
 
 def model_from_store(art: VerifiedArtifact) -> CsiRefiner:
     """The torch model of a verified store artifact (``model_store.VerifiedArtifact``)."""
-    if "model.pt" not in art.files:
+    if TORCH_FILE not in art.files:
         raise DataError(f"artifact {art.name} v{art.version} carries no torch state (model.pt)")
-    model, _, _ = load_checkpoint(io.BytesIO(art.files["model.pt"]))
+    model, _, _ = load_checkpoint(io.BytesIO(art.files[TORCH_FILE]))
     return model
 
 

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from model_store.manifest import INPUT_NAME, OUTPUT_NAME
+
 __all__ = ["FUSED_DOMAIN", "fused_refiner_graph"]
 
 FUSED_DOMAIN = "com.microsoft"
@@ -94,7 +96,7 @@ def fused_refiner_graph(
         return [o for o in outs if o]
 
     # tokens: [B, 2, 32, 32] -> [B, 32 antennas, 64 = re/im x 32 subcarriers]
-    t = g.node("Transpose", ["h_in"], ["tok_t"], perm=[0, 2, 1, 3])
+    t = g.node("Transpose", [INPUT_NAME], ["tok_t"], perm=[0, 2, 1, 3])
     t = g.node("Reshape", [t, g.const("shape_tok", np.array([0, 32, 64], np.int64))], ["tok"])
     z = g.node("MatMul", [t, g.const("embed.w", w["embed.weight"].T)], ["z_mm"])
     z = g.node("Add", [z, g.const("embed.b_pos", w["embed.bias"] + w["pos"])], ["z0"])
@@ -133,14 +135,14 @@ def fused_refiner_graph(
     h = linear(cur, "head", "head")
     h = g.node("Reshape", [h, g.const("shape_out", np.array([0, 32, 2, 32], np.int64))], ["head_r"])
     residual = bool(cfg.get("residual", True))
-    h = g.node("Transpose", [h], ["head_t" if residual else "h_hat"], perm=[0, 2, 1, 3])
+    h = g.node("Transpose", [h], ["head_t" if residual else OUTPUT_NAME], perm=[0, 2, 1, 3])
     if residual:
-        g.node("Add", ["h_in", h], ["h_hat"])
+        g.node("Add", [INPUT_NAME, h], [OUTPUT_NAME])
 
     def io(n: str) -> Any:
         return helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", 2, 32, 32])
 
-    graph = helper.make_graph(g.nodes, name, [io("h_in")], [io("h_hat")], g.inits)
+    graph = helper.make_graph(g.nodes, name, [io(INPUT_NAME)], [io(OUTPUT_NAME)], g.inits)
     model = helper.make_model(
         graph,
         opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(FUSED_DOMAIN, 1)],

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from model_store.errors import NotFound, StoreError, VersionExists
+from model_store.manifest import SIGNATURE_FILE
 
 __all__ = ["Backend", "FsspecBackend", "HttpBackend", "LocalBackend", "open_backend"]
 
@@ -143,7 +144,7 @@ class FsspecBackend:
         base = f"{self.root}/{name}/{version}"
         if self._ls(base):
             raise VersionExists(f"{name} version {version} exists")
-        order = sorted(files, key=lambda f: f == "manifest.sig")  # the signature last
+        order = sorted(files, key=lambda f: f == SIGNATURE_FILE)  # the signature last
         for fname in order:
             self.fs.pipe_file(f"{base}/{fname}", files[fname])
 

@@ -106,7 +106,9 @@ class MicroBatcher:
             for code in (RowStatus.NON_FINITE, RowStatus.WRONG_LENGTH):
                 bad = int((status == code).sum())
                 if bad:
-                    self.counters.drop(code.name.lower().replace("_", "-"), bad, cell=report.cell_id)
+                    self.counters.drop(
+                        code.name.lower().replace("_", "-"), bad, cell=report.cell_id
+                    )
             ok = int((status == RowStatus.OK).sum())
             served += ok
             nmse = self._labelled(report, h_hat, status, env)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from lasco.errors import LascoError
@@ -33,7 +34,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from xapp.shell import run
 
-    return run(Settings.from_controls(load_controls(args.config)))
+    return run(Settings.from_controls(load_controls(args.config or os.environ.get("CONFIG_FILE"))))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,7 @@
 """Where the xApp's results go: SDL (reconstructed CSI, active policies), telemetry,
 and the labelled-sample data sets the rApp trains on.
 
-SDL layout (namespace ``settings.sdl_namespace``, default ``lasco-csi``):
+SDL layout (namespace: the setting ``sdl.namespace``, default ``lasco-csi``):
 
     csi/<cell_id>/<ue_id>   msgpack {"ts": ns, "env": id, "sam_version": int|None,
                                      "h_hat": {"dtype": "float16", "shape": [2, 32, 32],

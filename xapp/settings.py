@@ -21,13 +21,20 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import SchemaValidationError, validate
+from xapp.settings_fields import (
+    SettingsError,
+    env_names,
+    from_json,
+    parse_env_text,
+    setting,
+    to_json,
+)
 
 __all__ = [
     "A1Settings",
@@ -40,40 +47,12 @@ __all__ = [
     "StoreSettings",
     "SubscriptionSettings",
     "TelemetrySettings",
-    "env_names",
     "field_type",
     "fields_of",
     "groups",
-    "unwrap_optional",
 ]
 
 CONTROLS_SCHEMA = "xapp-controls"
-ENV_PREFIX = "CSI_XAPP_"
-
-
-class SettingsError(ValueError):
-    """A setting is invalid; ``field`` is its dotted name (``micro_batch.max_batch``)."""
-
-    def __init__(self, field_name: str, message: str, env: str | None = None) -> None:
-        self.field, self.env = field_name, env
-        where = f"{field_name} (from ${env})" if env else field_name
-        super().__init__(f"setting {where}: {message}")
-
-
-def setting(
-    default: Any,
-    doc: str,
-    *,
-    why: str,
-    unit: str = "",
-    env_alias: str | None = None,
-    **schema: Any,
-) -> Any:
-    """A settings field: its default, what it is, its unit, why the default, an optional
-    conventional environment variable, and JSON Schema keywords constraining it
-    (``items`` constrains each element of a list)."""
-    meta = {"doc": doc, "why": why, "unit": unit, "env_alias": env_alias, "schema": schema}
-    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -200,6 +179,7 @@ class TelemetrySettings:
         "InfluxDB token (user:password on 1.8); set it from a secret through the environment",
         why="empty: an InfluxDB without authentication",
         env_alias="INFLUX_TOKEN",
+        secret=True,
     )
     org: str = setting("lasco", "InfluxDB organisation", why="the project's name", minLength=1)
     bucket: str = setting(
@@ -217,8 +197,7 @@ class TelemetrySettings:
     )
     buffer_points: int = setting(
         10000,
-        "points kept while InfluxDB is unreachable; beyond it the oldest are dropped and "
-        "counted",
+        "points kept while InfluxDB is unreachable; beyond it the oldest are dropped and counted",
         unit="points",
         why="about 17 minutes of 10 cells at 1 s intervals, a few MB of memory",
         minimum=1,
@@ -320,7 +299,7 @@ class Settings:
         _check(merged, sources)
         return cls(
             **{
-                group: cls_(**{k: _from_json(v) for k, v in merged[group].items()})
+                group: cls_(**{k: from_json(v) for k, v in merged[group].items()})
                 for group, cls_ in groups().items()
             }
         )
@@ -328,7 +307,7 @@ class Settings:
     def to_controls(self) -> dict[str, Any]:
         """Every setting in the controls' JSON form (what ``from_controls`` accepts)."""
         return {
-            group: {f.name: _to_json(getattr(getattr(self, group), f.name)) for f in fields_of(c)}
+            group: {f.name: to_json(getattr(getattr(self, group), f.name)) for f in fields_of(c)}
             for group, c in groups().items()
         }
 
@@ -342,53 +321,29 @@ def groups() -> dict[str, type]:
 
 
 def fields_of(group_cls: type) -> tuple[dataclasses.Field, ...]:
+    """A group's fields, in declaration order."""
     return dataclasses.fields(group_cls)
 
 
 def field_type(group_cls: type, name: str) -> Any:
+    """A field's type, resolved (``int | None``, ``tuple[str, ...]``)."""
     return typing.get_type_hints(group_cls)[name]
 
 
-def env_names(group: str, f: dataclasses.Field) -> tuple[str, ...]:
-    """The environment variables of a field, the one the rule makes first."""
-    rule = f"{ENV_PREFIX}{group}_{f.name}".upper()
-    alias = f.metadata.get("env_alias")
-    return (rule, alias) if alias else (rule,)
-
-
-def _env_value(
-    group: str, f: dataclasses.Field, env: Mapping[str, str]
-) -> tuple[str | None, str]:
+def _env_value(group: str, f: dataclasses.Field, env: Mapping[str, str]) -> tuple[str | None, str]:
     for var in env_names(group, f):
         if env.get(var):
             return var, env[var]
     return None, ""
 
 
-def unwrap_optional(tp: Any) -> tuple[Any, bool]:
-    """``(the type without None, whether None is allowed)``."""
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return args[0], True
-    return tp, False
-
-
-_KINDS = {int: ("an integer", "integers"), float: ("a number", "numbers"), str: ("", "")}
-
-
 def _parse_env(group: str, f: dataclasses.Field, var: str, raw: str) -> Any:
-    """An environment variable's text as the field's JSON value (lists comma-separated)."""
-    tp, _ = unwrap_optional(field_type(groups()[group], f.name))
-    is_list = typing.get_origin(tp) is tuple
-    item = typing.get_args(tp)[0] if is_list else tp
-    parts = [p.strip() for p in raw.split(",") if p.strip()] if is_list else [raw.strip()]
+    """An environment variable's text as the field's JSON value; SettingsError naming
+    the field and the variable when it does not parse."""
     try:
-        values = [item(p) for p in parts] if item in (int, float) else parts
-    except ValueError:
-        one, many = _KINDS[item]
-        kind = f"a comma-separated list of {many}" if is_list else one
-        raise SettingsError(f"{group}.{f.name}", f"{raw!r} is not {kind}", var) from None
-    return values if is_list else values[0]
+        return parse_env_text(field_type(groups()[group], f.name), raw)
+    except ValueError as exc:
+        raise SettingsError(f"{group}.{f.name}", str(exc), var) from None
 
 
 def _check(controls: Mapping[str, Any], sources: Mapping[str, str]) -> None:
@@ -399,11 +354,3 @@ def _check(controls: Mapping[str, Any], sources: Mapping[str, str]) -> None:
         parts = [p for p in exc.path.split("/") if p]
         name = ".".join(parts[:2]) or "controls"
         raise SettingsError(name, exc.message, sources.get(name)) from None
-
-
-def _to_json(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
-
-def _from_json(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value

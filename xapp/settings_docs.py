@@ -18,9 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import schemas
-from xapp.settings import env_names, field_type, fields_of, groups, unwrap_optional
+from xapp.settings import field_type, fields_of, groups
+from xapp.settings_fields import env_names, to_json, unwrap_optional
 
-__all__ = ["SCHEMA_PATH", "DOC_PATH", "controls_schema", "main", "settings_markdown"]
+__all__ = [
+    "DOC_PATH",
+    "SCHEMA_PATH",
+    "controls_schema",
+    "field_schema",
+    "main",
+    "rendered",
+    "settings_markdown",
+]
 
 SCHEMA_PATH = Path(schemas.__file__).parent / "xapp-controls.json"
 DOC_PATH = Path(__file__).parents[1] / "docs" / "xapp-settings.md"
@@ -29,19 +38,13 @@ _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 EXAMPLES: list[dict[str, Any]] = [
     {
-        "subscription": {"e2_nodes": ["gnb-001", "gnb-002"], "report_period_ms": 10},
-        "micro_batch": {"max_batch": 256, "max_wait_ms": 2},
+        "subscription": {"e2_nodes": ["gnb-001", "gnb-002"]},
         "store": {"uri": "/var/lib/lasco/store", "trusted_keys": ["/etc/lasco/keys/release.pub"]},
-        "telemetry": {"influx_url": "http://influxdb:8086", "bucket": "lasco/autogen"},
-        "sdl": {"namespace": "lasco-csi"},
+        "telemetry": {"influx_url": "http://influxdb:8086"},
         "runtime": {"workers": 4},
     },
     {},
 ]
-
-
-def _json(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
 
 
 def _type_schema(tp: Any) -> dict[str, Any]:
@@ -56,13 +59,14 @@ def _type_schema(tp: Any) -> dict[str, Any]:
 
 
 def _group_doc(cls: type) -> str:
-    return (inspect.getdoc(cls) or "").splitlines()[0]
+    """The first line of a group's docstring, without its full stop."""
+    return (inspect.getdoc(cls) or "").splitlines()[0].rstrip(".")
 
 
 def _description(group: str, f: dataclasses.Field) -> str:
     m = f.metadata
     unit = f" Unit: {m['unit']}." if m["unit"] else ""
-    default = json.dumps(_json(f.default))
+    default = json.dumps(to_json(f.default))
     env = " or ".join(env_names(group, f))
     return f"{m['doc']}.{unit} Default {default}: {m['why']}. Environment: {env}."
 
@@ -74,7 +78,7 @@ def field_schema(group: str, f: dataclasses.Field) -> dict[str, Any]:
     if "items" in constraints:
         out["items"] = {**out["items"], **constraints.pop("items")}
     out.update(constraints)
-    out["default"] = _json(f.default)
+    out["default"] = to_json(f.default)
     out["description"] = _description(group, f)
     return out
 
@@ -85,7 +89,7 @@ def controls_schema() -> dict[str, Any]:
         group: {
             "type": "object",
             "additionalProperties": False,
-            "description": _group_doc(cls),
+            "description": _group_doc(cls) + ".",
             "properties": {f.name: field_schema(group, f) for f in fields_of(cls)},
         }
         for group, cls in groups().items()
@@ -168,7 +172,7 @@ def settings_markdown() -> str:
             env = ", ".join(f"`{v}`" for v in env_names(group, f))
             lines.append(
                 f"| `{group}.{f.name}` | {env} | {_type_name(field_type(cls, f.name))} | "
-                f"`{json.dumps(_json(f.default))}` | {m['unit']} | {_allowed(f)} | "
+                f"`{json.dumps(to_json(f.default))}` | {m['unit']} | {_allowed(f)} | "
                 f"{m['doc']}; {m['why']} |"
             )
     return "\n".join(lines) + "\n"
@@ -186,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m xapp.settings_docs", description=__doc__)
     p.add_argument("--check", action="store_true", help="exit 1 when a file is out of date")
     args = p.parse_args(argv)
-    stale = [path for path, text in rendered().items() if not path.exists() or
-             path.read_text() != text]
+    stale = [
+        path for path, text in rendered().items() if not path.exists() or path.read_text() != text
+    ]
     if args.check:
         for path in stale:
             print(f"out of date: {path}", file=sys.stderr)

@@ -133,9 +133,7 @@ class RmrShell:
     def readiness(self) -> dict[str, bool]:
         checks = {"lam_loaded": self.core.runtime is not None}
         try:
-            checks["store_reachable"] = bool(
-                self.core.store.versions(self.core.settings.store.lam)
-            )
+            checks["store_reachable"] = bool(self.core.store.versions(self.core.settings.store.lam))
         except Exception:  # any store failure means not ready
             checks["store_reachable"] = False
         checks["rmr_ready"] = bool(self.xapp is not None and self.xapp.healthcheck())

@@ -35,7 +35,9 @@ MEMORY_KEYS = {
     "lasco_session_rss_bytes",
     "lam_copies_session_rss_bytes",
 }
-POSITIVE = sorted(KEYS - {"batch", "k_envs"})
+# gflops and flop_ratio are checked against the figures they derive from instead (gflops
+# of a tiny model on a busy machine rounds to 0.0)
+POSITIVE = sorted(KEYS - {"batch", "k_envs", "gflops", "flop_ratio"})
 
 
 @pytest.fixture(scope="module")

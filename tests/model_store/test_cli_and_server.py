@@ -1,4 +1,5 @@
 import json
+import re
 import urllib.error
 import urllib.request
 
@@ -38,7 +39,7 @@ def _flip(path):
     "damage,reason",
     [
         (lambda d: _flip(d / "model.onnx"), "sha256-mismatch"),
-        (lambda d: _flip(d / "manifest.json"), None),  # bad-signature or malformed
+        (lambda d: _flip(d / "manifest.json"), "bad-signature|malformed"),
         (lambda d: (d / "manifest.sig").unlink(), "missing-signature"),
         (lambda d: (d / "model.pt").unlink(), "sha256-mismatch"),
     ],
@@ -48,10 +49,7 @@ def test_verify_refuses_tampered_artifacts_with_exit_1(capsys, published, keys, 
     damage(published[1])
     code, out = _verify(capsys, published[1], keys)
     assert code == 1 and out.startswith("REFUSED")
-    if reason:
-        assert f"({reason})" in out
-    else:
-        assert "(bad-signature)" in out or "(malformed)" in out
+    assert re.search(rf"\(({reason})\)", out), out
 
 
 def test_verify_refuses_an_unknown_key(capsys, published, keys):
@@ -71,8 +69,8 @@ def test_cli_publish_list_show_mark_bad_gc(capsys, tmp_path, keys, onnx_bytes):
     main(["keygen", str(key_file)])
     pub = str(key_file.with_suffix(".pub"))
     base = ["--store", str(tmp_path / "s"), "--trusted", pub]
-    for _ in range(3):
-        assert main([*base, "publish", str(src), "--key", str(key_file.with_suffix(".key"))]) == 0
+    publish = [*base, "publish", str(src), "--key", str(key_file.with_suffix(".key"))]
+    assert [main(publish) for _ in range(3)] == [0, 0, 0]
     assert main([*base, "list", "--json"]) == 0
     capsys.readouterr()
     assert main([*base, "show", "sam_ref@2"]) == 0
@@ -92,27 +90,34 @@ def test_keygen_refuses_to_overwrite(capsys, tmp_path):
     assert oct((tmp_path / "k.key").stat().st_mode)[-3:] == "600"
 
 
-def test_http_server_serves_a_store_read_only(published, keys, onnx_bytes):
-    root, _ = published
-    server, url = serve_in_thread(root)
-    try:
-        remote = ModelStore(HttpBackend(url), TrustedKeys([keys["pub"]]))
-        assert remote.names() == ["lam"] and remote.versions("lam") == [1]
-        assert remote.fetch("lam").onnx == onnx_bytes
-        with pytest.raises(StoreError, match="read-only"):
-            remote.publish(draft(onnx_bytes), keys["key"])
-        with pytest.raises(NotFound):
-            remote.fetch("nope")
-        req = urllib.request.Request(f"{url}/v1/models/lam", method="DELETE")
-        with pytest.raises(urllib.error.HTTPError) as exc:
-            urllib.request.urlopen(req, timeout=5)
-        assert exc.value.code == 405
-        for bad in ("/v1/models/lam/1/..%2f..%2fetc", "/v1/models/../x", "/etc/passwd"):
-            with pytest.raises(urllib.error.HTTPError) as exc:
-                urllib.request.urlopen(url + bad, timeout=5)
-            assert exc.value.code == 404
-    finally:
-        server.shutdown()
+@pytest.fixture()
+def store_url(published):
+    server, url = serve_in_thread(published[0])
+    yield url
+    server.shutdown()
+
+
+def test_http_server_serves_a_store_read_only(store_url, keys, onnx_bytes):
+    remote = ModelStore(HttpBackend(store_url), TrustedKeys([keys["pub"]]))
+    assert remote.names() == ["lam"] and remote.versions("lam") == [1]
+    assert remote.fetch("lam").onnx == onnx_bytes
+    with pytest.raises(StoreError, match="read-only"):
+        remote.publish(draft(onnx_bytes), keys["key"])
+    with pytest.raises(NotFound):
+        remote.fetch("nope")
+    req = urllib.request.Request(f"{store_url}/v1/models/lam", method="DELETE")
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(req, timeout=5)
+    assert exc.value.code == 405
+
+
+@pytest.mark.parametrize(
+    "bad", ["/v1/models/lam/1/..%2f..%2fetc", "/v1/models/../x", "/etc/passwd"]
+)
+def test_http_server_serves_nothing_outside_the_store(store_url, bad):
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(store_url + bad, timeout=5)
+    assert exc.value.code == 404
 
 
 def test_http_store_unreachable_is_a_clear_error():
@@ -123,8 +128,7 @@ def test_http_store_unreachable_is_a_clear_error():
 def test_shipped_store_verifies(capsys):
     from model_store import DEFAULT_STORE, default_store
 
-    if not (DEFAULT_STORE / "lam").is_dir():
-        pytest.fail("the shipped store has no LAM")
+    assert (DEFAULT_STORE / "lam").is_dir(), "the shipped store has no LAM"
     store = default_store()
     lam, ref = store.fetch("lam"), store.fetch("sam_ref")
     assert ref.manifest.lam_sha256 == lam.manifest.onnx_sha256

@@ -58,7 +58,7 @@ def world(tmp_path_factory):
             alpha=0.8,
             **common,
         )
-        shas[env] = store.publish(root / "d" / env, key, mode="e-lasco")["onnx_sha256"]
+        shas[env] = store.publish(root / "d" / env, key, mode="e-lasco").onnx_sha256
     return World(store, key, lam_sha, shas, root)
 
 
@@ -71,11 +71,39 @@ def node(channel_cache):
     return E2Node("gnb-1", cells, PROJ, label_fraction=0.25, cache=channel_cache)
 
 
+def settings_for(world, **groups) -> Settings:
+    """The tests' settings: E2 node gnb-1, batches of 32 rows, the world's store; each
+    keyword replaces or adds fields of that group (``micro_batch={"max_batch": 8}``)."""
+    controls = {
+        "subscription": {"e2_nodes": ["gnb-1"]},
+        "micro_batch": {"max_batch": 32},
+        "store": {"uri": str(world.root / "store")},
+    }
+    for group, fields in groups.items():
+        controls[group] = {**controls.get(group, {}), **fields}
+    return Settings.from_controls(controls, env={})
+
+
 @pytest.fixture()
-def core(world):
-    rt = LascoRuntime.from_store(world.store, threads=1)
-    settings = Settings(e2_nodes=("gnb-1",), max_batch=32, store_uri=str(world.root / "store"))
-    return CsiXapp(settings, rt, world.store)
+def make_core(world):
+    """``make_core(with_sdl=..., with_telemetry=..., **groups)``: a core on a fresh
+    runtime, with settings_for(world, **groups)."""
+    made = []
+
+    def make(*, with_sdl=None, with_telemetry=None, **groups) -> CsiXapp:
+        rt = LascoRuntime.from_store(world.store, threads=1)
+        made.append(rt)
+        settings = settings_for(world, **groups)
+        return CsiXapp(settings, rt, world.store, sdl=with_sdl, telemetry=with_telemetry)
+
+    yield make
+    for rt in made:
+        rt.close()
+
+
+@pytest.fixture()
+def core(make_core):
+    return make_core()
 
 
 def a1_request(op, instance, policy=None, type_id="30001"):

@@ -4,6 +4,7 @@ interleaved with them are all served."""
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,7 @@ def _mutations(pdu: bytes):
     )
 
 
+@pytest.mark.slow  # 1,500 examples: about 10 s on 2 cores
 def test_random_indications_never_break_the_core(core, node):
     _, good, _ = next(node.indications(1, 4))
     seen = {"bad": 0, "good": 0}
@@ -33,11 +35,11 @@ def test_random_indications_never_break_the_core(core, node):
     @given(payload=_mutations(good), also_good=st.booleans())
     def check(payload, also_good):
         dropped_before = core.counters["dropped"]
-        queued_before = core._queued_rows + core.counters["served"]
+        queued_before = core.batcher.queued_rows + core.counters["served"]
         assert core.handle(MType.RIC_INDICATION, payload, "gnb-1") == []
         handled = (
             core.counters["dropped"] > dropped_before
-            or core._queued_rows + core.counters["served"] > queued_before
+            or core.batcher.queued_rows + core.counters["served"] > queued_before
         )
         assert handled, "a message was neither served nor counted as dropped"
         if also_good:

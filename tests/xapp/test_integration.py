@@ -3,26 +3,24 @@ influxdb-client into InfluxDB 1.6.7 (via the /api/v2/write bridge), InfluxDB sto
 mid-run, and a restart that recovers its policies from Redis."""
 
 import json
-import time
+
+import pytest
 
 from tests.xapp.conftest import a1_request, policy_for
-from xapp.core import CsiXapp
 from xapp.mtypes import MType
 from xapp.outputs import decode_csi_entry
 from xapp.sdl import RedisSdl
 from xapp.telemetry import InfluxSink, Telemetry
 
+pytestmark = pytest.mark.integration
 
-def test_reconstructions_and_policies_in_redis_survive_a_restart(world, node, redis_server):
-    from serving import LascoRuntime
 
+def test_reconstructions_and_policies_in_redis_survive_a_restart(
+    make_core, node, world, redis_server
+):
     sdl = RedisSdl("127.0.0.1", redis_server.port)
     assert sdl.healthy()
-    rt = LascoRuntime.from_store(world.store, threads=1)
-    from xapp.settings import Settings
-
-    settings = Settings(max_batch=8, store_uri=str(world.root / "store"), sdl_namespace="it-csi")
-    core = CsiXapp(settings, rt, world.store, sdl=sdl)
+    core = make_core(with_sdl=sdl, micro_batch={"max_batch": 8}, sdl={"namespace": "it-csi"})
     core.handle(
         MType.A1_POLICY_REQ, a1_request("CREATE", "p-101", policy_for(world, "101", ["cell-101"]))
     )
@@ -35,11 +33,10 @@ def test_reconstructions_and_policies_in_redis_survive_a_restart(world, node, re
     assert entry["env"] == "101" and entry["h_hat"].shape == (2, 32, 32)
 
     # a new process: same Redis, fresh runtime; it serves with the same SAMs at once
-    fresh = CsiXapp(
-        settings,
-        LascoRuntime.from_store(world.store, threads=1),
-        world.store,
-        sdl=RedisSdl("127.0.0.1", redis_server.port),
+    fresh = make_core(
+        with_sdl=RedisSdl("127.0.0.1", redis_server.port),
+        micro_batch={"max_batch": 8},
+        sdl={"namespace": "it-csi"},
     )
     assert fresh.restore() == 1 and set(fresh.runtime.proxies) == {"101"}
     fresh.handle(MType.A1_POLICY_REQ, a1_request("DELETE", "p-101"))
@@ -51,12 +48,12 @@ def _points(server, db="lasco"):
     return res.get("series", [{}])[0].get("values", [])
 
 
-def test_telemetry_reaches_influxdb_and_survives_it_going_down(world, node, influx, core):
+def test_telemetry_reaches_influxdb_and_survives_it_going_down(make_core, node, influx):
     server, bridge = influx
     server.create_db("lasco")
     sink = InfluxSink(bridge.url, "user:password", "lasco", "lasco/autogen")
     tel = Telemetry(sink, interval_s=3600, max_points=5)
-    core.telemetry = tel
+    core = make_core(with_telemetry=tel)
     for _, pdu, _ in node.indications(2, 8):
         core.handle(MType.RIC_INDICATION, pdu, "gnb-1")
     core.flush()
@@ -71,16 +68,15 @@ def test_telemetry_reaches_influxdb_and_survives_it_going_down(world, node, infl
     server.stop()
     for _ in range(4):
         for _, pdu, _ in node.indications(2, 4):
-            t = time.perf_counter()
-            core.handle(MType.RIC_INDICATION, pdu, "gnb-1")
-            assert time.perf_counter() - t < 5.0
+            assert core.handle(MType.RIC_INDICATION, pdu, "gnb-1") == []
         core.flush()
         tel.close_interval()
         assert not tel.flush()
     assert tel.buffered == 5 and tel.points_dropped == 3 and tel.write_failures == 4
+    assert core.counters["served"] == 2 * 8 + 4 * 2 * 4
 
     # it comes back (same data folder): the buffered points are written
     server.start()
     assert tel.flush() and tel.buffered == 0
     assert len(_points(server)) == 2 + 5
-    json.dumps(core.counters)
+    json.dumps(core.counters.snapshot())

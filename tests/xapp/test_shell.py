@@ -4,7 +4,10 @@ of them. The real RMR transport is not exercised by the tests (see xapp/shell.py
 
 import json
 import types
+import urllib.error
 import urllib.request
+
+import pytest
 
 from tests.xapp.conftest import a1_request, policy_for
 from xapp.mtypes import MType
@@ -118,13 +121,25 @@ def test_indications_through_the_shell_and_unknown_types(core, node):
 
 def test_config_change_updates_the_e2_nodes(core):
     shell = _shell(core)
-    shell.xapp.config_handler(shell.xapp, {"controls": {"e2_nodes": ["gnb-1", "gnb-2"]}})
+    controls = {"subscription": {"e2_nodes": ["gnb-1", "gnb-2"]}}
+    shell.xapp.config_handler(shell.xapp, {"controls": controls})
     assert set(core.subscriptions.states()) == {"gnb-1", "gnb-2"}
+
+
+@pytest.mark.parametrize(
+    "controls",
+    [{"subscription": {"e2_nodes": ["a", "a"]}}, {"e2_nodes": ["gnb-2"]}, {"store": {}}],
+    ids=["invalid", "not-grouped", "no-node-list"],
+)
+def test_a_config_without_a_valid_node_list_keeps_the_nodes(core, controls):
+    shell = _shell(core)
+    shell.xapp.config_handler(shell.xapp, {"controls": controls})
+    assert set(core.subscriptions.states()) == {"gnb-1"}
 
 
 def test_probes(core):
     shell = _shell(core)
-    server = serve_probes(shell.readiness, lambda: dict(core.counters), "127.0.0.1", 0)
+    server = serve_probes(shell.readiness, core.counters.snapshot, "127.0.0.1", 0)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         with urllib.request.urlopen(base + "/ric/v1/health/alive", timeout=5) as r:
@@ -136,10 +151,10 @@ def test_probes(core):
                 "rmr_ready": True,
             }
         shell.xapp.healthcheck = lambda: False
-        try:
+        with pytest.raises(urllib.error.HTTPError) as exc:
             urllib.request.urlopen(base + "/ric/v1/health/ready", timeout=5)
-            raise AssertionError("not ready must answer 503")
-        except urllib.error.HTTPError as exc:
-            assert exc.code == 503
+        assert exc.value.code == 503
+        with urllib.request.urlopen(base + "/ric/v1/metrics", timeout=5) as r:
+            assert json.loads(r.read()) == core.counters.snapshot()
     finally:
         server.shutdown()

@@ -1,0 +1,207 @@
+"""The adaptation study: every method, several target-data sizes, resumable.
+
+On the target regions with a pre-trained LAM and reference SAM (the shipped ones
+by default), it adapts every method of lasco.collab from ``n`` target samples for
+each n of the study, and records test NMSE (dB) and GCS, validation NMSE after
+every epoch, epochs and seconds to reach 95 % of the final gain, trainable
+parameters and training FLOPs. It also sweeps a fixed alpha of the learned-alpha
+plug-in at one n, and reruns some methods with other seeds.
+
+Each finished cell (method, n, region) is written at once to a state file beside
+the report (studies.state); ``resume=True`` skips finished cells, so a study that
+takes hours on a CPU survives being stopped. A state written under another
+configuration is refused.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lasco.channels import ChannelCache, load_region, paper_catalogue, split_region, to_real
+from lasco.codec import Projection
+from lasco.collab import METHODS, Collab, ELasco, build_method
+from lasco.errors import ConfigError
+from lasco.flops import training_flops
+from lasco.models import CsiRefiner
+from lasco.train import AdaptConfig, SplitTensors, adapt, evaluate
+from studies.config import ALL, StudyConfig, cell_key, cell_label, split_key, study_plan
+from studies.progress import remaining_seconds
+from studies.state import StudyState
+from studies.summary import summarise
+from studies.text import plural
+
+__all__ = ["epochs_to_fraction", "run_cell", "run_study"]
+
+
+def epochs_to_fraction(curve: list[float], fraction: float = 0.95) -> int:
+    """First epoch whose validation gain over epoch 0 reaches ``fraction`` of the best gain.
+
+    ``curve[0]`` is the validation NMSE (dB) before training. 0 when nothing was gained.
+    """
+    gains = curve[0] - np.asarray(curve)
+    best = gains.max()
+    if best <= 0:
+        return 0
+    return int(np.argmax(gains >= fraction * best))
+
+
+def run_cell(
+    method: Collab,
+    lam: CsiRefiner,
+    ref: CsiRefiner,
+    data: tuple[SplitTensors, SplitTensors, SplitTensors],
+    cfg: AdaptConfig,
+    *,
+    trains: bool,
+    desc: str = "",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Adapt ``method`` on the (train, validation, test) ``data`` when it ``trains``,
+    then test it: the cell the state file keeps."""
+    tr, va, te = data
+    cell: dict[str, Any] = {}
+    if trains:
+        fit = adapt(method, tr, va, cfg, desc=desc, progress=progress)
+        e95 = epochs_to_fraction(fit.val_nmse_db)
+        cell.update(
+            train_seconds=round(fit.seconds, 3),
+            epochs=fit.epochs,
+            best_epoch=fit.best_epoch,
+            epochs_to_95=e95,
+            seconds_to_95=round(fit.seconds * e95 / max(1, fit.epochs), 3),
+            val_curve=[round(v, 4) for v in fit.val_nmse_db],
+            train_flops=training_flops(method, lam, ref, len(tr), fit, len(va)),
+        )
+    nmse_db, gcs = evaluate(method, te)
+    cell.update(
+        nmse_db=round(nmse_db, 4),
+        gcs=round(gcs, 5),
+        trainable_params=method.trainable_params() if trains else 0,
+    )
+    if isinstance(method, ELasco):
+        cell["alpha"] = round(float(method.alpha.detach()), 4)
+    return cell
+
+
+def _check(cfg: StudyConfig, shard: tuple[int, int], resume: bool) -> None:
+    unknown = [m for m in cfg.methods if m not in METHODS] + cfg.roles.unknown()
+    if unknown:
+        raise ConfigError(f"unknown methods {unknown}")
+    index, workers = shard
+    if not 0 <= index < workers:
+        raise ConfigError(f"shard {index}/{workers}: expected 0 <= index < count")
+    if workers > 1 and not resume:
+        raise ConfigError("sharded workers share one state file: run every shard with resume")
+
+
+def _method(cfg: StudyConfig, key: str, lam: CsiRefiner, ref: CsiRefiner):
+    """The method a plan key adapts, whether it trains, and its adaptation settings."""
+    name, alpha, seed = split_key(key)
+    if name is None:  # the alpha sweep: the learned-alpha plug-in with alpha fixed
+        return ELasco(lam, ref, alpha=alpha, learn_alpha=False), True, cfg.adapt
+    adapt_cfg = cfg.adapt if seed is None else replace(cfg.adapt, seed=seed)
+    return build_method(name, lam, ref), METHODS[name].trains, adapt_cfg
+
+
+def run_study(
+    cfg: StudyConfig,
+    lam: CsiRefiner,
+    ref: CsiRefiner,
+    projection: Projection,
+    state_path: str | Path,
+    *,
+    resume: bool = False,
+    cache: ChannelCache | None = None,
+    progress: bool = True,
+    budget_s: float | None = None,
+    shard: tuple[int, int] = (0, 1),
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run (or finish) the study; returns the report (see studies.summary.summarise).
+
+    ``budget_s`` stops starting new cells after that many seconds (0: only report what
+    the state file holds); the rest waits for ``resume``. ``shard=(i, k)`` runs first the
+    cells whose place in the plan is i modulo k, so k workers (processes or machines on a
+    shared folder) split the study over one state file; they must all ``resume``. A
+    worker done with its own cells then takes the others' not yet claimed ones, from the
+    end of the plan (see ``StudyState.claim``), so no worker idles while another has a
+    queue. The report covers every cell in the file, whichever worker finished it.
+    """
+    _check(cfg, shard, resume)
+    index, workers = shard
+    cat = paper_catalogue()
+    state = StudyState(Path(state_path), cfg.hash(lam, ref), resume)
+    splits = {
+        r: split_region(
+            to_real(load_region(cat.get(r), cfg.samples_per_target, cache)), cat.get(r).seed
+        )
+        for r in cfg.targets
+    }
+    n_all = min(len(s.train) for s in splits.values())
+    plan = study_plan(cfg)
+    cells = {cell_key(*c): c for c in plan}
+    mine = [k for j, k in enumerate(cells) if j % workers == index and k not in state.cells]
+    # a shard that has run out of its own cells takes the others' from the end of the plan
+    # (their workers start from the front); claims keep two workers off one cell
+    order = mine + [k for j, k in reversed(list(enumerate(cells))) if j % workers != index]
+    tag = f" (shard {index}/{workers})" if workers > 1 else ""
+    log(f"study: {len(plan)} cells, {len(state.cells)} done, {len(mine)} to run{tag}")
+    tensors: dict[str, tuple[SplitTensors, SplitTensors, SplitTensors]] = {}
+    t0 = time.perf_counter()
+    i = 0
+    while True:
+        if budget_s is not None and time.perf_counter() - t0 >= budget_s:
+            state.refresh()
+            if left := [k for k in cells if k not in state.cells]:
+                log(
+                    f"time budget of {budget_s / 60:.0f} min spent; "
+                    f"{plural(len(left), 'cell')} of the study left for --resume"
+                )
+            break
+        if workers > 1:
+            ck = state.claim(order)
+        else:
+            ck = next((k for k in mine if k not in state.cells), None)
+        if ck is None:
+            break
+        i += 1
+        key, n, region = cells[ck]
+        if region not in tensors:
+            sp = splits[region]
+            tensors[region] = tuple(
+                SplitTensors.build(projection.roundtrip(h), h, lam, ref)
+                for h in (sp.train, sp.val, sp.test)
+            )
+        tr, va, te = tensors[region]
+        n_int = n_all if n == ALL else int(n)
+        method, trains, adapt_cfg = _method(cfg, key, lam, ref)
+        cell = run_cell(
+            method,
+            lam,
+            ref,
+            (tr.subset(n_int), va, te),
+            adapt_cfg,
+            trains=trains,
+            desc=f"{key} n={n} @ {region}",
+            progress=progress,
+        )
+        cell["n"] = n_int
+        state.save(ck, cell)
+        left = [cells[k] for k in order if k not in state.cells]  # this worker's view
+        eta = remaining_seconds(state.cells, left, n_all, len(va), roles=cfg.roles)
+        if eta is None:  # a method with no finished cell yet: the run's mean per cell
+            eta = (time.perf_counter() - t0) / i * len(left)
+        among = f" for {workers} workers" if workers > 1 else ""
+        log(
+            f"[{i}] {cell_label(ck)}: {cell['nmse_db']:.2f} dB "
+            f"({cell.get('train_seconds', 0):.0f} s; {plural(len(left), 'cell')} "
+            f"left, about {eta / 60 / workers:.0f} min{among})"
+        )
+    state.refresh()  # what other shards finished meanwhile
+    return summarise(cfg, state.cells, lam, ref, n_all)

@@ -1,0 +1,141 @@
+"""The policy table: A1 policies checked against the running LAM and the store, proxies
+swapped in and out, cells mapped to environments, instances saved and restored."""
+
+import shutil
+
+import pytest
+
+from schemas import A1Policy
+from serving import LascoRuntime
+from tests.xapp.conftest import policy_for
+from xapp.counters import Counters
+from xapp.errors import PolicyRefused
+from xapp.outputs import InMemorySdl
+from xapp.policies import NS_POLICY, PolicyTable
+
+NS = "lasco-csi"
+
+
+@pytest.fixture()
+def make_table(world):
+    made = []
+
+    def make(sdl=None):
+        rt = LascoRuntime.from_store(world.store, threads=1)
+        made.append(rt)
+        return PolicyTable(
+            rt,
+            world.store,
+            sdl or InMemorySdl(),
+            Counters(),
+            namespace=NS,
+            store_uri=str(world.root / "store"),
+        )
+
+    yield make
+    for rt in made:
+        rt.close()
+
+
+@pytest.fixture()
+def table(make_table):
+    return make_table()
+
+
+def _policy(world, env, cells, **over):
+    return A1Policy.parse(policy_for(world, env, cells, **over))
+
+
+def _tampered_store(world, tmp_path):
+    copy = tmp_path / "store"
+    shutil.copytree(world.root / "store", copy)
+    onnx = copy / "proxy-101" / "1" / "model.onnx"
+    data = bytearray(onnx.read_bytes())
+    data[-5] ^= 0x10
+    onnx.write_bytes(bytes(data))
+    return str(copy)
+
+
+def _proxy(world, name, sha, store_uri=None):
+    uri = store_uri or str(world.root / "store")
+    return {"store_uri": uri, "name": name, "version": 1, "sha256": sha}
+
+
+BAD = {
+    "other-lam": (lambda w, t: {"lam_sha256": "0" * 64}, "lam-mismatch"),
+    "sha-mismatch": (lambda w, t: {"proxy": _proxy(w, "proxy-101", "e" * 64)}, "sha256-mismatch"),
+    "missing-model": (lambda w, t: {"proxy": _proxy(w, "proxy-999", "e" * 64)}, "store"),
+    "not-a-proxy": (
+        lambda w, t: {"proxy": _proxy(w, "sam_ref", w.store.fetch("sam_ref").manifest.onnx_sha256)},
+        "incompatible",
+    ),
+    "tampered-store": (
+        lambda w, t: {"proxy": _proxy(w, "proxy-101", w.proxy_sha["101"], _tampered_store(w, t))},
+        "store-sha256-mismatch",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_a_refused_policy_keeps_everything_as_it_was(table, world, tmp_path, case):
+    table.apply("p-101", _policy(world, "101", ["cell-101"]))
+    running = table.runtime.proxies["101"]
+    over, reason = BAD[case]
+    with pytest.raises(PolicyRefused) as exc:
+        table.apply("p-101", _policy(world, "101", ["cell-9"], **over(world, tmp_path)))
+    assert exc.value.reason == reason
+    assert table.runtime.proxies["101"] is running
+    assert dict(table.cell_env) == {"cell-101": "101"}
+    assert table["p-101"].cells == ("cell-101",)
+
+
+def test_apply_maps_cells_and_persists_the_instance(table, world):
+    table.apply("p-101", _policy(world, "101", ["cell-101", "cell-103"]))
+    assert table.environment_of("cell-103") == "101" and table.environment_of("x") == ""
+    saved = table.sdl.find_and_get(NS, NS_POLICY)
+    assert list(saved) == ["policy/p-101"]
+
+
+def test_delete_sends_cells_back_to_the_lam(table, world):
+    table.apply("p-101", _policy(world, "101", ["cell-101"]))
+    assert table.delete("p-101") is True
+    assert "101" not in table.runtime.proxies and dict(table.cell_env) == {}
+    assert table.sdl.find_and_get(NS, NS_POLICY) == {}
+    assert table.delete("p-101") is False
+
+
+def test_lam_only_update_removes_the_proxy(table, world):
+    table.apply("p-101", _policy(world, "101", ["cell-101"]))
+    lam_only = A1Policy.parse(
+        {
+            "environment_id": "101",
+            "cells": ["cell-101"],
+            "mode": "lam-only",
+            "lam_sha256": world.lam_sha,
+        }
+    )
+    table.apply("p-101", lam_only)
+    assert "101" not in table.runtime.proxies
+    assert dict(table.cell_env) == {"cell-101": "101"}
+
+
+def test_update_to_another_environment_unloads_the_old_proxy(table, world):
+    table.apply("p", _policy(world, "101", ["cell-101"]))
+    table.apply("p", _policy(world, "102", ["cell-101"]))
+    assert set(table.runtime.proxies) == {"102"} and dict(table.cell_env) == {"cell-101": "102"}
+
+
+def test_a_proxy_stays_while_another_instance_uses_its_environment(table, world):
+    table.apply("a", _policy(world, "101", ["cell-1"]))
+    table.apply("b", _policy(world, "101", ["cell-2"]))
+    table.delete("a")
+    assert set(table.runtime.proxies) == {"101"} and dict(table.cell_env) == {"cell-2": "101"}
+
+
+def test_restore_reapplies_saved_instances_and_skips_broken_ones(table, world, make_table):
+    table.apply("p-101", _policy(world, "101", ["cell-101"]))
+    table.sdl.set(NS, {NS_POLICY + "broken": b"{not json", NS_POLICY + "invalid": b"{}"})
+    fresh = make_table(sdl=table.sdl)
+    assert fresh.restore() == 1
+    assert sorted(fresh) == ["p-101"] and set(fresh.runtime.proxies) == {"101"}
+    assert fresh.counters["restore_failed"] == 2
