@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from model_store.errors import HashMismatch, IncompatibleModel, MalformedArtifact, MissingSignature
-from model_store.manifest import MANIFEST_FILE, MODEL_FILE, SIGNATURE_FILE, Manifest, TensorSpec
+from model_store.manifest import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    SIGNATURE_FILE,
+    Manifest,
+    check_io,
+    session_io,
+)
 from model_store.signing import TrustedKeys
 
 __all__ = [
@@ -117,19 +124,8 @@ def check_onnx_signature(art: VerifiedArtifact) -> None:
         sess = ort.InferenceSession(art.onnx, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises its own exception types
         raise IncompatibleModel(f"ONNX Runtime cannot load model.onnx: {exc}") from None
-    for side, got, want in (
-        ("input", sess.get_inputs(), art.manifest.inputs),
-        ("output", sess.get_outputs(), art.manifest.outputs),
-    ):
-        specs = [TensorSpec.from_ort(g) for g in got]
-        if [g.name for g in specs] != [w.name for w in want]:
-            raise IncompatibleModel(
-                f"model {side}s {[g.name for g in specs]} != manifest {[w.name for w in want]}"
-            )
-        for g, w in zip(specs, want, strict=True):
-            if g.shape != w.shape:
-                raise IncompatibleModel(
-                    f"{side} {g.name!r} has shape {list(g.shape)}, manifest says {list(w.shape)}"
-                )
-            if g.dtype != w.dtype:
-                raise IncompatibleModel(f"{side} {g.name!r} is {g.dtype}, manifest says {w.dtype}")
+    check_io(
+        *session_io(sess),
+        f"model.onnx against its manifest ({art.manifest.label})",
+        want=(art.manifest.inputs, art.manifest.outputs),
+    )

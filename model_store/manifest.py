@@ -39,6 +39,7 @@ __all__ = [
     "TensorSpec",
     "check_compatible",
     "check_io",
+    "session_io",
 ]
 
 MANIFEST_FILE, MODEL_FILE, SIGNATURE_FILE, TORCH_FILE = (
@@ -83,6 +84,14 @@ class TensorSpec:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
 
 
+def session_io(session: Any) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """The inputs and outputs of an ``onnxruntime.InferenceSession`` as TensorSpecs."""
+    return (
+        [TensorSpec.from_ort(a) for a in session.get_inputs()],
+        [TensorSpec.from_ort(a) for a in session.get_outputs()],
+    )
+
+
 def _batch_shape(shape: Sequence[Any]) -> tuple[int | str, ...]:
     """Every symbolic or unknown axis reads as ``"batch"``."""
     return tuple(d if isinstance(d, int) else "batch" for d in shape)
@@ -93,16 +102,22 @@ CSI_OUTPUTS = (TensorSpec(OUTPUT_NAME, ("batch", 2, 32, 32), "float32"),)
 
 
 def check_io(
-    inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], what: str = "model"
+    inputs: Sequence[TensorSpec],
+    outputs: Sequence[TensorSpec],
+    what: str = "model",
+    *,
+    want: tuple[Sequence[TensorSpec], Sequence[TensorSpec]] = (CSI_INPUTS, CSI_OUTPUTS),
 ) -> None:
-    """Raise IncompatibleModel unless ``inputs``/``outputs`` are exactly :data:`CSI_INPUTS` and
-    :data:`CSI_OUTPUTS` (names, shapes with one dynamic batch axis, dtypes)."""
-    for side, got, want in (("input", inputs, CSI_INPUTS), ("output", outputs, CSI_OUTPUTS)):
-        if [t.name for t in got] != [t.name for t in want]:
+    """Raise IncompatibleModel unless ``inputs``/``outputs`` are exactly ``want`` (default
+    :data:`CSI_INPUTS` and :data:`CSI_OUTPUTS`): names, shapes (one dynamic batch axis) and
+    dtypes."""
+    for side, got, expected in (("input", inputs, want[0]), ("output", outputs, want[1])):
+        if [t.name for t in got] != [t.name for t in expected]:
             raise IncompatibleModel(
-                f"{what}: expected {side}s {[t.name for t in want]}, got {[t.name for t in got]}"
+                f"{what}: expected {side}s {[t.name for t in expected]}, "
+                f"got {[t.name for t in got]}"
             )
-        for g, w in zip(got, want, strict=True):
+        for g, w in zip(got, expected, strict=True):
             if g.shape != w.shape:
                 raise IncompatibleModel(
                     f"{what}: {side} {g.name!r} has shape {list(g.shape)}, not {list(w.shape)}"

@@ -11,8 +11,8 @@ import onnxruntime as ort
 
 from lasco.codec import CSI_SHAPE
 from lasco.errors import ConfigError, LascoError
-from model_store import IncompatibleModel, Kind, TensorSpec, check_compatible, check_io
-from model_store.manifest import INPUT_NAME, OUTPUT_NAME
+from model_store import IncompatibleModel, Kind, check_compatible, check_io
+from model_store.manifest import INPUT_NAME, OUTPUT_NAME, session_io
 from schemas import Mode
 
 __all__ = ["INPUT", "OUTPUT", "IncompatibleProxy", "ProxySlot", "open_session", "prepare_proxy"]
@@ -39,12 +39,6 @@ class ProxySlot:
     cost: float = 1.0  # relative cost of one row (the ONNX size, a proxy for FLOPs)
 
 
-def _io(sess: ort.InferenceSession) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    return [TensorSpec.from_ort(a) for a in sess.get_inputs()], [
-        TensorSpec.from_ort(a) for a in sess.get_outputs()
-    ]
-
-
 def open_session(
     onnx: bytes, what: str, options: ort.SessionOptions, providers: list[str]
 ) -> ort.InferenceSession:
@@ -55,7 +49,7 @@ def open_session(
     except Exception as exc:  # ORT's own exception types
         raise IncompatibleProxy(f"{what}: ONNX Runtime cannot load it: {exc}") from None
     try:
-        check_io(*_io(sess), what)
+        check_io(*session_io(sess), what)
     except IncompatibleModel as exc:
         raise IncompatibleProxy(str(exc)) from None
     return sess
@@ -82,7 +76,7 @@ def prepare_proxy(
         raise ConfigError(f"proxy mode {str(mode)!r} is not one of {proxy_modes}")
     if not np.isfinite(alpha) or not 0 <= alpha <= 10:
         raise ConfigError(f"alpha {alpha!r} must be a finite number in [0, 10]")
-    inputs, outputs = _io(sess)
+    inputs, outputs = session_io(sess)
     try:
         check_compatible(
             what=f"proxy for {env_id!r}",
