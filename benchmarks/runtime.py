@@ -242,7 +242,7 @@ def format_bench(result: dict[str, Any]) -> str:
 
 
 def write_bench(result: dict[str, Any], path: str | Path) -> list[Path]:
-    """The JSON (records as the issue names them) and a latency PNG beside it."""
+    """The JSON (machine, records and memory figures) and a latency PNG beside it."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -1,6 +1,7 @@
 """The ``lasco`` command line: bad input gets a clear error, exit code 2, nothing partial."""
 
 import json
+import re
 
 import pytest
 
@@ -47,10 +48,13 @@ def test_missing_checkpoint(capsys, tmp_path):
 @pytest.mark.slow
 def test_generate_pretrain_adapt_evaluate_chain(capsys, tmp_path):
     cache, lam, ref = str(tmp_path / "cache"), tmp_path / "lam.pt", tmp_path / "ref.pt"
-    code, out, _ = _run(
+    code, out, err = _run(
         capsys, "data", "generate", "--regions", "1-2,101", "--samples", "40", "--cache", cache
     )
     assert code == 0 and "3 regions x 40 samples" in out
+    # stderr is not a terminal here: one line for the stage, no progress bar
+    assert "\r" not in err
+    assert len(re.findall(r"^channels: 120 samples in [\d.]+ s$", err, re.M)) == 1, err
     pretrain = [
         _run(
             capsys,
