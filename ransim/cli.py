@@ -32,8 +32,8 @@ def cmd_capture(args: argparse.Namespace) -> int:
         for _, pdu, _ in node.indications(args.indications, args.ues):
             write_message(f, MType.RIC_INDICATION, pdu, args.node)
     print(
-        f"wrote {args.indications} indications of {args.ues} UEs from {len(cells)} cells "
-        f"to {args.out}"
+        f"wrote {args.indications} indications of {args.ues} UEs from {len(cells)} "
+        f"cell{'s' if len(cells) != 1 else ''} to {args.out}"
     )
     return 0
 

@@ -1,5 +1,4 @@
-"""``python -m benchmarks xapp`` on the tests' core and ransim node (it needs the xApp's
-fixtures, so it lives here)."""
+"""``python -m benchmarks xapp`` on the xApp tests' core and a ransim node."""
 
 from benchmarks.xapp import run_bench
 
