@@ -123,11 +123,13 @@ def supervise(commands: list[list[str]], logs: list[Path], out=print) -> int:
 
 
 def _print_status(cfg, lam, ref, state_path: Path) -> int:
-    from studies.study import _State, cell_label, study_progress
+    from studies.config import cell_label
+    from studies.progress import study_progress
+    from studies.state import StudyState
 
     if not state_path.is_file():
         raise ConfigError(f"{state_path}: no study state here yet (nothing has run)")
-    state = _State(state_path, cfg.hash(lam, ref), resume=True)
+    state = StudyState(state_path, cfg.hash(lam, ref), resume=True)
     running, cells = state.running(), state.cells
     rows = study_progress(cfg, cells)
     done, planned = sum(r["done"] for r in rows), sum(r["planned"] for r in rows)
@@ -144,8 +146,9 @@ def _print_status(cfg, lam, ref, state_path: Path) -> int:
 
 
 def _run_study(args: argparse.Namespace) -> int:
+    from studies.config import StudyConfig
     from studies.report import write_study
-    from studies.study import StudyConfig, run_study
+    from studies.runner import run_study
 
     try:
         index, workers = (int(v) for v in args.shard.split("/"))
@@ -171,11 +174,12 @@ def _run_study(args: argparse.Namespace) -> int:
     out = Path(args.json or "reports/adaptation.json")
     if args.status:
         return _print_status(StudyConfig(), lam, ref, out.with_suffix(".state.json"))
+    projection = Projection.from_id(lam_manifest.projection_id)
     report = run_study(
         StudyConfig(),
         lam,
         ref,
-        Projection.from_id(lam_manifest.projection_id),
+        projection,
         out.with_suffix(".state.json"),
         resume=args.resume,
         budget_s=None if args.budget_minutes is None else 60 * args.budget_minutes,
@@ -186,6 +190,7 @@ def _run_study(args: argparse.Namespace) -> int:
         "lam_preset": (lam_manifest.model or {}).get("name"),
         "sam_preset": (ref_manifest.model or {}).get("name"),
         "projection_id": lam_manifest.projection_id,
+        "ratio": str(projection.ratio),
         "commit": git_commit(),
         "lam_version": lam_manifest.version,
         "sam_version": ref_manifest.version,

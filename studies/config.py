@@ -47,7 +47,7 @@ class Roles:
     full_finetune: str = "lam-finetune"  # the accuracy (on all samples) and time to beat
     fixed_alpha: str = "lasco"  # the plug-in with alpha fixed at 1
     learned_alpha: str = "e-lasco"  # the plug-in that learns alpha (the alpha sweep's)
-    no_reference: str = "no-reference"  # the plug-in without the reference SAM (ablation)
+    reference_ablation: str = "no-reference"  # the plug-in without the reference SAM
     sam_alone: str = "sam-only"  # the pre-trained small model alone
 
     def unknown(self) -> list[str]:
@@ -135,9 +135,7 @@ def is_headline(cfg: StudyConfig, cell: Cell) -> bool:
     """A cell the goals are judged on: a method at the headline n, or full fine-tuning on
     all samples (not the seed reruns or the alpha sweep)."""
     m, n, _ = cell
-    return m in cfg.methods and (
-        n == cfg.headline_n or (m == cfg.roles.full_finetune and n == ALL)
-    )
+    return m in cfg.methods and (n == cfg.headline_n or (m == cfg.roles.full_finetune and n == ALL))
 
 
 def study_plan(cfg: StudyConfig) -> list[Cell]:

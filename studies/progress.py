@@ -52,7 +52,7 @@ def remaining_seconds(
     return total
 
 
-def stage_name(cfg: StudyConfig, cell: Cell, full_finetune_label: str) -> str:
+def stage_name(cfg: StudyConfig, cell: Cell) -> str:
     """The stage of the plan ``cell`` belongs to, as ``--status`` prints it."""
     _, alpha, seed = split_key(cell[0])
     n = cell[1]
@@ -61,10 +61,8 @@ def stage_name(cfg: StudyConfig, cell: Cell, full_finetune_label: str) -> str:
     if seed is not None:
         return f"seed reruns, n = {n}: {', '.join(cfg.seed_methods)}"
     if is_headline(cfg, cell):
-        return (
-            f"headline: every method at n = {cfg.headline_n}, "
-            f"{full_finetune_label} at n = {ALL}"
-        )
+        full = METHODS[cfg.roles.full_finetune].label
+        return f"headline: every method at n = {cfg.headline_n}, {full} at n = {ALL}"
     return f"n = {n}"
 
 
@@ -74,10 +72,9 @@ def study_progress(cfg: StudyConfig, cells: dict[str, dict[str, Any]]) -> list[d
     every method left has a finished cell). Needs the state file only, not the data."""
     n_train, n_val = split_sizes(cfg.samples_per_target)
     n_all = next((c["n"] for k, c in cells.items() if k.split("|")[1] == ALL), n_train)
-    label = METHODS[cfg.roles.full_finetune].label
     stages: dict[str, list[Cell]] = {}
     for cell in study_plan(cfg):
-        stages.setdefault(stage_name(cfg, cell, label), []).append(cell)
+        stages.setdefault(stage_name(cfg, cell), []).append(cell)
     rows = []
     for name, planned in stages.items():
         left = [c for c in planned if cell_key(*c) not in cells]

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from lasco.channels import ChannelCache, load_region, paper_catalogue, split_region, to_real
+from lasco.channels.store import split_sizes
 from lasco.codec import Projection
 from lasco.collab import METHODS, Collab, ELasco, build_method
 from lasco.errors import ConfigError
@@ -100,13 +101,48 @@ def _check(cfg: StudyConfig, shard: tuple[int, int], resume: bool) -> None:
         raise ConfigError("sharded workers share one state file: run every shard with resume")
 
 
-def _method(cfg: StudyConfig, key: str, lam: CsiRefiner, ref: CsiRefiner):
+def _method(
+    cfg: StudyConfig, key: str, lam: CsiRefiner, ref: CsiRefiner
+) -> tuple[Collab, bool, AdaptConfig]:
     """The method a plan key adapts, whether it trains, and its adaptation settings."""
     name, alpha, seed = split_key(key)
     if name is None:  # the alpha sweep: the learned-alpha plug-in with alpha fixed
         return ELasco(lam, ref, alpha=alpha, learn_alpha=False), True, cfg.adapt
     adapt_cfg = cfg.adapt if seed is None else replace(cfg.adapt, seed=seed)
     return build_method(name, lam, ref), METHODS[name].trains, adapt_cfg
+
+
+_Tensors = tuple[SplitTensors, SplitTensors, SplitTensors]
+
+
+class _Data:
+    """The target regions' (train, validation, test) tensors, each loaded (from the
+    channel cache, else generated) when its first cell runs: a study that only reports
+    needs no data."""
+
+    def __init__(
+        self,
+        cfg: StudyConfig,
+        lam: CsiRefiner,
+        ref: CsiRefiner,
+        projection: Projection,
+        cache: ChannelCache | None,
+    ) -> None:
+        self.cfg, self.lam, self.ref, self.projection, self.cache = cfg, lam, ref, projection, cache
+        catalogue = paper_catalogue()
+        self._specs = {r: catalogue.get(r) for r in cfg.targets}  # unknown regions fail now
+        self._tensors: dict[str, _Tensors] = {}
+
+    def region(self, region: str) -> _Tensors:
+        if region not in self._tensors:
+            spec = self._specs[region]
+            h = to_real(load_region(spec, self.cfg.samples_per_target, self.cache))
+            sp = split_region(h, spec.seed)
+            self._tensors[region] = tuple(
+                SplitTensors.build(self.projection.roundtrip(x), x, self.lam, self.ref)
+                for x in (sp.train, sp.val, sp.test)
+            )
+        return self._tensors[region]
 
 
 def run_study(
@@ -135,15 +171,9 @@ def run_study(
     """
     _check(cfg, shard, resume)
     index, workers = shard
-    cat = paper_catalogue()
     state = StudyState(Path(state_path), cfg.hash(lam, ref), resume)
-    splits = {
-        r: split_region(
-            to_real(load_region(cat.get(r), cfg.samples_per_target, cache)), cat.get(r).seed
-        )
-        for r in cfg.targets
-    }
-    n_all = min(len(s.train) for s in splits.values())
+    n_all, n_val = split_sizes(cfg.samples_per_target)  # what split_region gives
+    data = _Data(cfg, lam, ref, projection, cache)
     plan = study_plan(cfg)
     cells = {cell_key(*c): c for c in plan}
     mine = [k for j, k in enumerate(cells) if j % workers == index and k not in state.cells]
@@ -152,7 +182,6 @@ def run_study(
     order = mine + [k for j, k in reversed(list(enumerate(cells))) if j % workers != index]
     tag = f" (shard {index}/{workers})" if workers > 1 else ""
     log(f"study: {len(plan)} cells, {len(state.cells)} done, {len(mine)} to run{tag}")
-    tensors: dict[str, tuple[SplitTensors, SplitTensors, SplitTensors]] = {}
     t0 = time.perf_counter()
     i = 0
     while True:
@@ -172,13 +201,7 @@ def run_study(
             break
         i += 1
         key, n, region = cells[ck]
-        if region not in tensors:
-            sp = splits[region]
-            tensors[region] = tuple(
-                SplitTensors.build(projection.roundtrip(h), h, lam, ref)
-                for h in (sp.train, sp.val, sp.test)
-            )
-        tr, va, te = tensors[region]
+        tr, va, te = data.region(region)
         n_int = n_all if n == ALL else int(n)
         method, trains, adapt_cfg = _method(cfg, key, lam, ref)
         cell = run_cell(
@@ -194,7 +217,7 @@ def run_study(
         cell["n"] = n_int
         state.save(ck, cell)
         left = [cells[k] for k in order if k not in state.cells]  # this worker's view
-        eta = remaining_seconds(state.cells, left, n_all, len(va), roles=cfg.roles)
+        eta = remaining_seconds(state.cells, left, n_all, n_val, roles=cfg.roles)
         if eta is None:  # a method with no finished cell yet: the run's mean per cell
             eta = (time.perf_counter() - t0) / i * len(left)
         among = f" for {workers} workers" if workers > 1 else ""
