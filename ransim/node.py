@@ -72,6 +72,11 @@ class E2Node:
             if c.h is None:
                 c.h = to_real(load_region(c.env, c.n_samples, cache))
 
+    def move(self, cell_id: str, env: EnvSpec, cache: ChannelCache | None = None) -> None:
+        """Put a cell in another environment: its UEs draw their channels from ``env`` now."""
+        cell = self.cells[cell_id]
+        cell.env, cell.h = env, to_real(load_region(env, cell.n_samples, cache))
+
     def report(self, cell_id: str, n_ues: int) -> tuple[CsiReport, np.ndarray]:
         """A report of ``n_ues`` random UEs of a cell, and their true CSI ``[n, 2, 32, 32]``."""
         cell = self.cells[cell_id]
