@@ -1,0 +1,178 @@
+"""What an adaptation trains and judges on: the samples split by time, the LAM's and the
+reference SAM's outputs from their ONNX models (the LAM is a black box), and the running
+proxy's reconstruction of the held-out samples.
+
+Shapes: ``x`` (``H_in = A^+ s``), ``y`` (labels), ``base`` (``f_base(x)``) and ``ref``
+(``f_ref(x)``) are all ``[N, 2, 32, 32] float32``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime as ort
+
+from datastore import LabelledSamples
+from lasco import metrics
+from lasco.codec import Projection
+from model_store import IncompatibleModel, Kind, ModelStore, StoreError, VerifiedArtifact
+from model_store.manifest import INPUT_NAME, OUTPUT_NAME
+from rapp.adapt_settings import AdaptationError, RunningProxy, split_sizes
+from schemas import Mode
+from serving import session_options
+from serving.scheduling import default_providers
+
+__all__ = [
+    "ORT_ROWS",
+    "Prepared",
+    "RunningScore",
+    "Split",
+    "combine",
+    "ort_outputs",
+    "prepare",
+    "score_running",
+    "usable_samples",
+]
+
+logger = logging.getLogger(__name__)
+
+ORT_ROWS = 256
+"""Rows per ONNX Runtime run: bounds the activations' memory for any sample count."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """One time slice of the samples: ``x``, ``y``, ``base``, ``ref`` ``[N, 2, 32, 32]
+    float32`` and the report times ``t_ns [N] int64``."""
+
+    x: np.ndarray
+    y: np.ndarray
+    base: np.ndarray
+    ref: np.ndarray
+    t_ns: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The three splits, oldest to newest: ``train``, ``val`` (early stopping) and
+    ``held_out`` (the gate)."""
+
+    train: Split
+    val: Split
+    held_out: Split
+
+
+def usable_samples(samples: LabelledSamples, max_samples: int | None) -> LabelledSamples:
+    """The samples with finite labels and codewords, oldest first, at most the newest
+    ``max_samples`` of them."""
+    finite = np.isfinite(samples.labels).all(axis=(1, 2, 3)) & np.isfinite(samples.codewords).all(
+        axis=1
+    )
+    if not finite.all():
+        logger.warning(
+            "%s: %d of %d samples hold NaN/Inf and are left out",
+            samples.environment,
+            int((~finite).sum()),
+            len(samples),
+        )
+    kept = samples.take(np.flatnonzero(finite))
+    return kept.newest(len(kept) if max_samples is None else min(max_samples, len(kept)))
+
+
+def _session(onnx: bytes, threads: int | None) -> ort.InferenceSession:
+    return ort.InferenceSession(
+        onnx, sess_options=session_options(threads), providers=default_providers()
+    )
+
+
+def ort_outputs(
+    onnx: bytes | ort.InferenceSession, x: np.ndarray, threads: int | None = None
+) -> np.ndarray:
+    """A model's output on ``x [N, 2, 32, 32] float32`` with ONNX Runtime, ``ORT_ROWS`` rows
+    per run: ``[N, 2, 32, 32] float32``."""
+    sess = onnx if isinstance(onnx, ort.InferenceSession) else _session(onnx, threads)
+    out = np.empty_like(x)
+    for i in range(0, len(x), ORT_ROWS):
+        out[i : i + ORT_ROWS] = sess.run([OUTPUT_NAME], {INPUT_NAME: x[i : i + ORT_ROWS]})[0]
+    return out
+
+
+def prepare(
+    samples: LabelledSamples,
+    lam: VerifiedArtifact,
+    ref: VerifiedArtifact,
+    *,
+    val_fraction: float,
+    held_out_fraction: float,
+    threads: int | None = None,
+) -> Prepared:
+    """Decode ``samples`` (oldest first, already checked to use the LAM's projection) to
+    ``H_in``, run the LAM and the reference SAM on them with ONNX Runtime, and split them by
+    time (:func:`rapp.adapt_settings.split_sizes`)."""
+    proj = Projection.from_id(lam.manifest.projection_id)
+    if samples.codewords.shape[1] != proj.m:
+        raise AdaptationError(
+            f"{samples.environment}: codewords have {samples.codewords.shape[1]} values, "
+            f"projection {proj.id} makes {proj.m}"
+        )
+    x = proj.decode(samples.codewords)
+    base, ref_out = ort_outputs(lam.onnx, x, threads), ort_outputs(ref.onnx, x, threads)
+    n_train, n_val, _ = split_sizes(len(samples), val_fraction, held_out_fraction)
+    bounds = (slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, None))
+    parts = [Split(x[s], samples.labels[s], base[s], ref_out[s], samples.t_ns[s]) for s in bounds]
+    return Prepared(*parts)
+
+
+@dataclass(frozen=True)
+class RunningScore:
+    """The running proxy on the held-out samples: its NMSE (dB), or why it was not scored."""
+
+    nmse_db: float | None
+    mode: Mode | None = None
+    alpha: float | None = None
+    skipped: str | None = None
+
+
+def combine(
+    mode: Mode, alpha: float, pxy: np.ndarray, base: np.ndarray, ref: np.ndarray
+) -> np.ndarray:
+    """A proxy's reconstruction as the runtime serves it, all ``[N, 2, 32, 32]``:
+    E-LASCO ``f_pxy + alpha (f_base - f_ref)``, LASCO ``f_base + f_pxy - f_ref``."""
+    if mode is Mode.LASCO:
+        return base + pxy - ref
+    return pxy + np.float32(alpha) * (base - ref)
+
+
+def score_running(
+    store: ModelStore,
+    running: RunningProxy,
+    lam: VerifiedArtifact,
+    held_out: Split,
+    threads: int | None = None,
+) -> RunningScore:
+    """The held-out NMSE of the running proxy, combined as its mode says (``running``'s
+    mode and alpha, else its manifest's, else E-LASCO with alpha 1, as the runtime does).
+
+    A proxy the store no longer gives out (missing, marked bad, failing verification), that
+    is not a proxy, or that may not serve beside ``lam`` is not scored: ``skipped`` says why
+    and the gate then compares with the LAM alone."""
+    try:
+        art = store.fetch(running.name, running.version)
+        if art.manifest.kind is not Kind.SAM_PROXY:
+            raise IncompatibleModel(f"{art.manifest.label} is a {art.manifest.kind}")
+        art.manifest.check_compatible(lam.manifest)
+    except StoreError as exc:
+        why = f"{running.name} v{running.version}: {exc}"
+        logger.warning("running proxy not scored: %s", why)
+        return RunningScore(None, skipped=why)
+    m = art.manifest
+    mode = running.mode or m.mode or Mode.E_LASCO
+    alpha = running.alpha if running.alpha is not None else (m.alpha if m.alpha is not None else 1)
+    pxy = ort_outputs(art.onnx, held_out.x, threads)
+    h_hat = combine(Mode(mode), float(alpha), pxy, held_out.base, held_out.ref)
+    return RunningScore(metrics.nmse_db(h_hat, held_out.y), Mode(mode), float(alpha))
