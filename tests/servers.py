@@ -179,3 +179,4 @@ class V2WriteBridge:
 
     def stop(self) -> None:
         self.server.shutdown()
+        self.server.server_close()
