@@ -1,8 +1,9 @@
 """Micro-batching: the rows of many CSI reports wait in one queue and are reconstructed
 in one runtime call, when the queue holds ``max_batch`` rows or its oldest row waited
 ``max_wait_ms``. A flush writes each served row to SDL (``csi/<cell>/<ue>``), each
-report's latency and NMSE (labelled rows) to telemetry, and labelled rows to the
-environment's data set; rows the runtime refuses are counted as drops by reason."""
+report's latency and NMSE (labelled rows) to telemetry, and labelled rows (with their
+environment, cell, time and projection) to the data sink; rows the runtime refuses
+are counted as drops by reason."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ LAM_ONLY_ENV = "lam-only"  # the telemetry tag of cells no policy maps
 
 @dataclass(frozen=True)
 class Outputs:
-    """Where a flush writes: SDL (and its namespace), telemetry, the data sets."""
+    """Where a flush writes: SDL (and its namespace), telemetry, the labelled samples."""
 
     sdl: Sdl
     namespace: str
@@ -137,7 +138,12 @@ class MicroBatcher:
         if not len(h):
             return []
         self.outputs.dataset.add(
-            env or f"cell:{report.cell_id}", report.labels[good], report.codewords[rows[good]]
+            env or f"cell:{report.cell_id}",
+            report.projection_id,
+            report.cell_id,
+            report.timestamp_ns,
+            report.labels[good],
+            report.codewords[rows[good]],
         )
         power = (h**2).sum(axis=(1, 2, 3))
         err = ((est - h) ** 2).sum(axis=(1, 2, 3)) / np.maximum(power, 1e-12)

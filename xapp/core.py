@@ -50,7 +50,8 @@ class CsiXapp:
         store: where proxy SAMs named by A1 policies are fetched from and verified.
         sdl: reconstructed CSI and active policies (default: in memory).
         telemetry: per-cell telemetry (default: none written).
-        dataset: labelled samples per environment.
+        dataset: labelled samples per environment (default: the data store of the
+            settings' ``data`` group); its counters are mirrored as ``data_<name>``.
     """
 
     def __init__(
@@ -66,8 +67,9 @@ class CsiXapp:
         self.settings, self.runtime, self.store = settings, runtime, store
         self.sdl = sdl or InMemorySdl()
         self.telemetry = telemetry or Telemetry(None)
-        self.dataset = dataset or DatasetSink()
+        self.dataset = dataset or DatasetSink.from_settings(settings.data)
         self.counters = Counters(self.telemetry, log_every_s=settings.limits.log_every_s)
+        self.dataset.report_to(self.counters.count)
         self.subscriptions = Subscriptions(settings.subscription)
         self.policies = PolicyTable(
             runtime,
@@ -126,18 +128,24 @@ class CsiXapp:
         return [(MType.A1_POLICY_QUERY, query, None), *self.subscriptions.due(time.monotonic())]
 
     def tick(self, now: float | None = None) -> Outgoing:
-        """Periodic work: flush a batch whose oldest row waited ``max_wait_ms``; returns
-        the subscription requests due at ``now`` (monotonic seconds)."""
+        """Periodic work: flush a batch whose oldest row waited ``max_wait_ms`` and start
+        a background write of labelled samples when one is due; returns the subscription
+        requests due at ``now`` (monotonic seconds)."""
         now = time.monotonic() if now is None else now
         with self._lock:
             if self.batcher.due():
                 self.batcher.flush()
-            return self.subscriptions.due(now)
+            due = self.subscriptions.due(now)
+        self.dataset.tick()
+        return due
 
     def flush(self) -> int:
-        """Reconstruct every queued row now; returns the rows served."""
+        """Reconstruct every queued row now and write every labelled sample to the data
+        store (partial shards too; nothing without a store); returns the rows served."""
         with self._lock:
-            return self.batcher.flush()
+            served = self.batcher.flush()
+        self.dataset.flush(force=True)
+        return served
 
     def restore(self) -> int:
         """Re-apply the policies saved in SDL (before A1 answers the query); returns how

@@ -1,5 +1,6 @@
 """Where the xApp's results go: SDL (reconstructed CSI, active policies), telemetry,
-and the labelled-sample data sets the rApp trains on.
+and the labelled samples the rApp adapts on (shards in the data store, see
+docs/data-store.md; in memory only when no store is set).
 
 SDL layout (namespace: the setting ``sdl.namespace``, default ``lasco-csi``):
 
@@ -15,15 +16,22 @@ framework's ``sdl_set``/``sdl_get``.
 
 from __future__ import annotations
 
+import collections
+import logging
 import threading
 from collections import defaultdict
-from pathlib import Path
+from collections.abc import Callable
 from typing import Protocol
 
 import msgpack
 import numpy as np
 
+from datastore import DataWriter, LabelledSamples
+from xapp.settings import DataSettings
+
 __all__ = ["DatasetSink", "InMemorySdl", "Sdl", "decode_csi_entry", "encode_csi_entry"]
+
+log = logging.getLogger(__name__)
 
 
 class Sdl(Protocol):
@@ -75,41 +83,125 @@ def decode_csi_entry(data: bytes) -> dict:
 
 
 class DatasetSink:
-    """Labelled samples per environment, for the rApp's adaptation data sets.
+    """Labelled samples per environment, handed to a :class:`datastore.DataWriter` that
+    writes them as shards for the rApp (or, without a store, keeps them in memory).
 
-    Held in memory up to ``max_per_env`` samples (the newest kept); ``save(folder)``
-    writes ``<env>.npz`` with ``h [n, 2, 32, 32] float32`` and ``codewords [n, M]``.
+    ``add`` is the hot path: it only buffers (memory bounded by the writer, the oldest
+    dropped and counted). ``tick`` starts a background flush when the writer has work
+    and none is running; ``flush`` writes synchronously (at the end of a run).
     """
 
-    def __init__(self, max_per_env: int = 20000) -> None:
-        self.max_per_env = max_per_env
-        self._h: dict[str, list[np.ndarray]] = defaultdict(list)
-        self._s: dict[str, list[np.ndarray]] = defaultdict(list)
+    def __init__(self, writer: DataWriter | None = None) -> None:
+        self.writer = writer if writer is not None else DataWriter(None)
+        self._added: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
+        self._count: Callable[[str, int], None] | None = None
+        self.refused = 0
 
-    def add(self, env: str, h: np.ndarray, codewords: np.ndarray) -> None:
+    @classmethod
+    def from_settings(cls, s: DataSettings, *, writer_id: str | None = None) -> DatasetSink:
+        """A sink on the store ``s.uri`` (None: memory only) with the settings' bounds."""
+        return cls(
+            DataWriter(
+                s.uri,
+                shard_samples=s.shard_samples,
+                max_buffer_samples=s.max_buffer_samples,
+                max_age_s=s.max_age_s,
+                max_shards_per_env=s.max_shards_per_env,
+                flush_partial_after_s=s.flush_partial_after_s,
+                writer_id=writer_id,
+            )
+        )
+
+    def report_to(self, count: Callable[[str, int], None], prefix: str = "data_") -> None:
+        """Mirror the writer's counters, and ``samples_refused``, into
+        ``count(prefix + name, n)`` (the xApp's)."""
+        self._count = lambda name, n: count(prefix + name, n)
+        self.writer.on_count = self._count
+
+    # -- hot path ------------------------------------------------------------------------
+    def add(
+        self,
+        environment: str,
+        projection_id: str,
+        cell: str,
+        t_ns: int,
+        labels: np.ndarray,
+        codewords: np.ndarray,
+    ) -> bool:
+        """Buffer the labelled rows of one report; False (counted as ``samples_refused``,
+        never raised) when they cannot be stored (a time outside int64, bad shapes).
+
+        Args:
+            environment: the environment id (``cell:<id>`` for a cell no policy maps).
+            projection_id: the projection the codewords were made with.
+            cell: the reporting cell.
+            t_ns: the report's time, ns since the epoch.
+            labels: ``[k, 2, 32, 32] float32``, the full CSI of the labelled rows.
+            codewords: ``[k, M]``, their codewords (stored as float32).
+        """
+        k = len(labels)
+        try:
+            samples = LabelledSamples(
+                environment,
+                projection_id,
+                np.asarray(labels, np.float32),
+                np.asarray(codewords, np.float32),
+                np.full(k, cell, dtype=object),
+                np.full(k, t_ns, dtype=np.int64),
+            )
+        except (ValueError, OverflowError, TypeError, IndexError) as exc:
+            with self._lock:
+                self.refused += k
+                n = self.refused
+            if self._count is not None:
+                self._count("samples_refused", k)
+            if n == k or n // 1000 > (n - k) // 1000:  # the first, then every 1000th
+                log.warning("labelled rows of %s refused (%d so far): %s", cell, n, exc)
+            return False
+        self.writer.add(samples)
         with self._lock:
-            self._h[env].append(h)
-            self._s[env].append(codewords)
+            self._added[environment] += k
+        return True
 
-    def count(self, env: str) -> int:
+    def count(self, environment: str) -> int:
+        """Samples of ``environment`` added so far (written, buffered or dropped since)."""
         with self._lock:
-            return sum(len(x) for x in self._h.get(env, []))
+            return self._added[environment]
 
-    def arrays(self, env: str) -> tuple[np.ndarray, np.ndarray]:
+    def buffered(self, environment: str) -> LabelledSamples | None:
+        """The samples of ``environment`` not written (yet), oldest first; None: none."""
+        return self.writer.buffered(environment)
+
+    # -- off the hot path ----------------------------------------------------------------
+    def tick(self) -> bool:
+        """Start a background flush when the writer has work (a full or old enough shard,
+        retention) and no flush runs; returns whether one started. No I/O here."""
         with self._lock:
-            h = np.concatenate(self._h[env])[-self.max_per_env :]
-            s = np.concatenate(self._s[env])[-self.max_per_env :]
-            self._h[env], self._s[env] = [h], [s]
-            return h, s
+            if self._flusher is not None and self._flusher.is_alive():
+                return False
+            if not self.writer.due():
+                return False
+            self._flusher = threading.Thread(
+                target=self.writer.flush, name="data-writer", daemon=True
+            )
+            self._flusher.start()
+            return True
 
-    def save(self, folder: str | Path) -> list[Path]:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        out = []
-        for env in list(self._h):
-            h, s = self.arrays(env)
-            path = folder / f"{env}.npz"
-            np.savez(path, h=h, codewords=s)
-            out.append(path)
-        return out
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for a background flush that ``tick`` started to end (at shutdown)."""
+        with self._lock:
+            flusher = self._flusher
+        if flusher is not None:
+            flusher.join(timeout)
+
+    def flush(self, force: bool = False) -> int:
+        """Write now (``force``: partial shards too), after a running background flush;
+        returns the shards written. Never raises."""
+        return self.writer.flush(force=force)
+
+    def counters(self) -> dict[str, int]:
+        """The writer's counters (``samples_written``, ``shards_written``,
+        ``samples_dropped``, ``write_failures``, ``shards_deleted``, ``samples_buffered``)."""
+        return self.writer.counters()

@@ -27,17 +27,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import SchemaValidationError, validate
-from xapp.settings_fields import (
-    SettingsError,
-    env_names,
-    from_json,
-    parse_env_text,
-    setting,
-    to_json,
-)
+from xapp.settings_fields import SettingsError, env_setting, from_json, setting, to_json
 
 __all__ = [
     "A1Settings",
+    "DataSettings",
     "LimitSettings",
     "MicroBatchSettings",
     "RuntimeSettings",
@@ -223,6 +217,61 @@ class SdlSettings:
 
 
 @dataclass(frozen=True)
+class DataSettings:
+    """The data store: labelled samples written as shards for the rApp to adapt on."""
+
+    uri: str | None = setting(
+        None,
+        "data store for labelled samples: a folder, file://, s3:// or any fsspec URL",
+        why="no store: labelled samples are kept in memory only, within max_buffer_samples, "
+        "and written nowhere",
+        minLength=1,
+    )
+    shard_samples: int = setting(
+        1024,
+        "labelled samples per shard; a full shard is written at once",
+        unit="samples",
+        why="about 10 MiB a shard: few enough files that listing stays cheap, small enough "
+        "that one write takes well under a second",
+        minimum=1,
+        maximum=65536,
+    )
+    max_buffer_samples: int = setting(
+        16384,
+        "samples held in memory over all environments while unwritten; beyond it the "
+        "oldest are dropped and counted",
+        unit="samples",
+        why="16 default shards, about 160 MiB (8 KiB of labels and up to 2 KiB of codewords "
+        "a sample): rides out a store outage without risking the pod's memory",
+        minimum=1,
+    )
+    max_age_s: float = setting(
+        604800.0,
+        "shards older than this are deleted",
+        unit="s",
+        why="a week: the rApp adapts on recent data, and a week spans the daily and weekly "
+        "patterns of a cell's traffic",
+        exclusiveMinimum=0,
+    )
+    max_shards_per_env: int = setting(
+        100,
+        "an environment keeps at most this many shards, the newest",
+        unit="shards",
+        why="about 100,000 samples (1 GiB) an environment, twenty times the 5,000 a "
+        "region is adapted on in the study",
+        minimum=1,
+    )
+    flush_partial_after_s: float = setting(
+        600.0,
+        "a partial shard is written once its oldest sample waited this long",
+        unit="s",
+        why="a quiet environment's samples reach the rApp within 10 minutes, and 100 "
+        "partial shards still span 16 hours",
+        exclusiveMinimum=0,
+    )
+
+
+@dataclass(frozen=True)
 class LimitSettings:
     """Limits on one message, and on how often a problem is logged."""
 
@@ -275,6 +324,7 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     sdl: SdlSettings = field(default_factory=SdlSettings)
+    data: DataSettings = field(default_factory=DataSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
 
@@ -292,10 +342,10 @@ class Settings:
         sources: dict[str, str] = {}
         for group, cls_ in groups().items():
             for f in dataclasses.fields(cls_):
-                var, raw = _env_value(group, f, os.environ if env is None else env)
-                if var is not None:
-                    merged[group][f.name] = _parse_env(group, f, var, raw)
-                    sources[f"{group}.{f.name}"] = var
+                tp = field_type(cls_, f.name)
+                found = env_setting(group, f, tp, os.environ if env is None else env)
+                if found is not None:
+                    sources[f"{group}.{f.name}"], merged[group][f.name] = found
         _check(merged, sources)
         return cls(
             **{
@@ -328,22 +378,6 @@ def fields_of(group_cls: type) -> tuple[dataclasses.Field, ...]:
 def field_type(group_cls: type, name: str) -> Any:
     """A field's type, resolved (``int | None``, ``tuple[str, ...]``)."""
     return typing.get_type_hints(group_cls)[name]
-
-
-def _env_value(group: str, f: dataclasses.Field, env: Mapping[str, str]) -> tuple[str | None, str]:
-    for var in env_names(group, f):
-        if env.get(var):
-            return var, env[var]
-    return None, ""
-
-
-def _parse_env(group: str, f: dataclasses.Field, var: str, raw: str) -> Any:
-    """An environment variable's text as the field's JSON value; SettingsError naming
-    the field and the variable when it does not parse."""
-    try:
-        return parse_env_text(field_type(groups()[group], f.name), raw)
-    except ValueError as exc:
-        raise SettingsError(f"{group}.{f.name}", str(exc), var) from None
 
 
 def _check(controls: Mapping[str, Any], sources: Mapping[str, str]) -> None:

@@ -41,6 +41,7 @@ EXAMPLES: list[dict[str, Any]] = [
         "subscription": {"e2_nodes": ["gnb-001", "gnb-002"]},
         "store": {"uri": "/var/lib/lasco/store", "trusted_keys": ["/etc/lasco/keys/release.pub"]},
         "telemetry": {"influx_url": "http://influxdb:8086"},
+        "data": {"uri": "s3://lasco/data"},
         "runtime": {"workers": 4},
     },
     {},

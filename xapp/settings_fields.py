@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import field
 from typing import Any
 
@@ -14,6 +15,7 @@ __all__ = [
     "ENV_PREFIX",
     "SettingsError",
     "env_names",
+    "env_setting",
     "from_json",
     "parse_env_text",
     "setting",
@@ -57,6 +59,21 @@ def env_names(group: str, f: dataclasses.Field) -> tuple[str, ...]:
     rule = f"{ENV_PREFIX}{group}_{f.name}".upper()
     alias = f.metadata.get("env_alias")
     return (rule, alias) if alias else (rule,)
+
+
+def env_setting(
+    group: str, f: dataclasses.Field, tp: Any, env: Mapping[str, str]
+) -> tuple[str, Any] | None:
+    """``(variable, JSON value)`` of the first of the field's environment variables that
+    is set and not empty (``tp``: the field's type), None when none is; SettingsError
+    naming the field and the variable when its text does not parse."""
+    for var in env_names(group, f):
+        if env.get(var):
+            try:
+                return var, parse_env_text(tp, env[var])
+            except ValueError as exc:
+                raise SettingsError(f"{group}.{f.name}", str(exc), var) from None
+    return None
 
 
 def unwrap_optional(tp: Any) -> tuple[Any, bool]:
