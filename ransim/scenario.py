@@ -159,12 +159,23 @@ class Ran:
         """The environment a cell is in now."""
         return self.nodes[self._node_of[cell]].cells[cell].env.env_id
 
+    def move(self, cell: str, environment: str) -> Move:
+        """Put ``cell`` in ``environment`` now (ConfigError: no such cell or environment)."""
+        if cell not in self._node_of:
+            raise ConfigError(f"no cell {cell!r} in this RAN")
+        try:
+            env = self.scenario.catalogue.get(environment)
+        except CatalogueError as exc:
+            raise ConfigError(str(exc)) from None
+        self.nodes[self._node_of[cell]].move(cell, env, self.cache)
+        move = Move(self.t_s, cell, environment)
+        self.moved.append(move)
+        return move
+
     def _apply_moves(self) -> None:
         while self._pending and self._pending[0].at_s <= self.t_s + 1e-9:
             move = self._pending.pop(0)
-            node = self.nodes[self._node_of[move.cell]]
-            node.move(move.cell, self.scenario.catalogue.get(move.environment), self.cache)
-            self.moved.append(move)
+            self.move(move.cell, move.environment)
 
     def step(self) -> list[Indication]:
         """One report period: apply the moves due now, then one indication per cell."""

@@ -98,3 +98,13 @@ def test_a_moved_cell_draws_its_channels_from_the_new_environment(channel_cache)
     list(ran.run(until_s=0.3))
     after = ran.nodes["gnb-1"].cells["a"].h
     assert after.shape == before.shape and not np.allclose(after, before)
+
+
+def test_a_cell_can_be_moved_by_hand(channel_cache):
+    ran = Ran(Scenario.from_dict(_small(moves=[])), cache=channel_cache)
+    move = ran.move("b", "104")
+    assert ran.environment("b") == "104" and move.at_s == 0.0 and ran.moved == [move]
+    with pytest.raises(ConfigError, match="no cell 'z'"):
+        ran.move("z", "101")
+    with pytest.raises(ConfigError, match="no region '999'"):
+        ran.move("b", "999")
