@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 TORCH  := torch==2.13.0
 
-.PHONY: test demo lint venv clean services
+.PHONY: test demo smoke lint venv clean services
 
 venv: $(STAMP)
 
@@ -39,7 +39,13 @@ services:
 test: lint services
 	$(BIN)/python -m pytest -q
 
-demo: $(STAMP)
+# The closed loop on this machine: simulated E2 nodes, the xApp, the rApp, a local A1
+# mediator and a real InfluxDB on a loopback port; writes demo-out/ (report.md, PNG, JSON).
+demo: $(STAMP) services
+	$(BIN)/lasco-ric demo --json demo-out/summary.json
+
+# The offline method experiment: every method adapted to two target regions, on small models.
+smoke: $(STAMP)
 	$(BIN)/python -m studies experiment --preset smoke --json reports/smoke.json
 
 clean:

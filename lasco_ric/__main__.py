@@ -1,0 +1,5 @@
+import sys
+
+from lasco_ric.cli import main
+
+sys.exit(main())
