@@ -16,13 +16,12 @@ import logging
 import multiprocessing
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from lasco.channels import ChannelCache
-from lasco_ric.demo_report import cell_summary, write_outputs
+from lasco_ric.demo_report import DemoRun, cell_summary, write_outputs
 from lasco_ric.demo_world import (
     BUCKET,
     DemoPlan,
@@ -34,21 +33,9 @@ from lasco_ric.demo_world import (
 from rapp.controller import RappController
 from rapp.telemetry import RappEvent, open_telemetry
 
-__all__ = ["DemoRun", "run_demo"]
+__all__ = ["run_demo"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class DemoRun:
-    """What happened, for the report: moments (ns since the epoch) and the rApp's events."""
-
-    t_start_ns: int = 0
-    t_drift_ns: int = 0
-    t_end_ns: int = 0
-    deployed_ns: dict[str, int] = field(default_factory=dict)  # cell -> A1 ENFORCED
-    events: list[RappEvent] = field(default_factory=list)
-    stages_s: dict[str, float] = field(default_factory=dict)
 
 
 def _describe(event: RappEvent) -> str:

@@ -6,19 +6,31 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rapp.telemetry import TelemetryRow
+from rapp.telemetry import RappEvent, TelemetryRow
 
 if TYPE_CHECKING:
-    from lasco_ric.demo import DemoRun
     from lasco_ric.demo_world import DemoPlan
     from rapp.controller import RappController
 
-__all__ = ["cell_summary", "write_outputs"]
+__all__ = ["DemoRun", "cell_summary", "write_outputs"]
+
+
+@dataclass
+class DemoRun:
+    """What happened, for the report: moments (ns since the epoch) and the rApp's events."""
+
+    t_start_ns: int = 0
+    t_drift_ns: int = 0
+    t_end_ns: int = 0
+    deployed_ns: dict[str, int] = field(default_factory=dict)  # cell -> A1 ENFORCED
+    events: list[RappEvent] = field(default_factory=list)
+    stages_s: dict[str, float] = field(default_factory=dict)
 
 
 def _nmse_db(rows: Sequence[TelemetryRow], cell: str, t0: int, t1: int) -> float | None:
