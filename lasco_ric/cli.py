@@ -19,7 +19,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from lasco_ric.demo import run_demo
     from lasco_ric.demo_report import table
 
-    summary = run_demo(Path(args.out), quick=args.quick, cache=args.cache)
+    summary = run_demo(
+        Path(args.out),
+        quick=args.quick,
+        cache=args.cache,
+        say=lambda line: print(line, flush=True),  # live, also when piped to a log
+    )
     print(table(summary))
     print(
         f"adaptations {summary['adaptations']}, declined {summary['declined']}, "

@@ -59,8 +59,11 @@ def cell_summary(
         mine = [r for r in rows if r.cell == cell]
         deployed = run.deployed_ns.get(cell)
         history = [h for h in ctl.history if cell in h["cells"]]
-        last = history[-1] if history else None
-        adapted = bool(last and last["accepted"] and last.get("a1_status") == "ENFORCED")
+        deployed_entries = [
+            h for h in history if h["accepted"] and h.get("a1_status") == "ENFORCED"
+        ]
+        adapted = bool(deployed_entries)
+        last = deployed_entries[-1] if deployed_entries else (history[-1] if history else None)
         p99 = [float(r.fields["p99_ms"]) for r in mine if "p99_ms" in r.fields]
         after_drift_end = deployed if deployed else run.t_end_ns
         cells.append(

@@ -65,7 +65,7 @@ class DemoPlan:
     telemetry_interval_s: float = 0.5
     min_fresh_samples: int = 2000
     adapt: AdaptConfig = field(default_factory=lambda: AdaptConfig(max_epochs=60, patience=15))
-    gate_margin_db: float = 0.3
+    gate_margin_db: float = 0.4
 
     @classmethod
     def default(cls, quick: bool = False) -> DemoPlan:
@@ -203,6 +203,7 @@ def build_ran_side(shared: Shared, plan: DemoPlan, cache: ChannelCache | None) -
         },
         "data": {"uri": shared.data, "shard_samples": 128, "flush_partial_after_s": 2.0},
         "micro_batch": {"max_batch": 128},
+        "runtime": {"workers": 1},  # one core for the RAN side, the other for the rApp
     }
     Path(shared.out, "xapp-controls.json").write_text(json.dumps(controls, indent=1) + "\n")
     core = build_core(Settings.from_controls(controls, env={}))

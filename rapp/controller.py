@@ -75,6 +75,7 @@ class RappController:
         self.history: list[dict[str, Any]] = []
         self.counters: collections.Counter[str] = collections.Counter()
         self.cells_seen: set[str] = set()
+        self._serving: dict[str, tuple[str, int | None]] = {}
         self._since_ns = 0
         self._lock = threading.RLock()
 
@@ -100,6 +101,12 @@ class RappController:
         for row in sorted(rows, key=lambda r: r.t_ns):
             self._since_ns = max(self._since_ns, row.t_ns)
             self.cells_seen.add(row.cell)
+            serving = (row.env, row.sam_version)
+            if self._serving.setdefault(row.cell, serving) != serving:
+                # A deployment took effect (another environment or SAM version): the change
+                # it brings is planned, not drift; the watch starts a new baseline.
+                self._serving[row.cell] = serving
+                self.drift.reset(row.cell)
             env = self.table.of_cell(row.cell)
             if env is not None and "nmse_db" in row.fields:
                 self.table.update(env.environment_id, nmse_db=float(row.fields["nmse_db"]))

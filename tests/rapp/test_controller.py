@@ -266,3 +266,17 @@ def test_operator_requests(world):
     assert world.a1.puts[-1][1].cells == ("cell-1", "cell-9")
     with pytest.raises(ValueError, match="at least one cell"):
         world.ctl.set_cells("101", ())
+
+
+def test_a_deployment_taking_effect_is_not_drift(world):
+    """The step a new proxy brings (its SAM version in the telemetry) starts a new baseline."""
+    rows = [
+        TelemetryRow("cell-1", "e", T0 + i * 10**9, {"nmse_db": -8.0 - 2.0 * (i >= 40)}, v)
+        for i, v in ((i, None if i < 40 else 1) for i in range(80))
+    ]
+    world.tel.rows = rows
+    assert world.ctl.tick() == [] and world.ctl.pending == {}
+    world.tel.rows = [
+        TelemetryRow("cell-1", "e", T0 + (80 + i) * 10**9, {"nmse_db": -3.0}, 1) for i in range(40)
+    ]
+    assert kinds(world.ctl.tick()) == [("trigger", "cell-1.1")]  # a real change still counts
