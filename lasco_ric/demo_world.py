@@ -102,8 +102,8 @@ class DemoPlan:
                 warmup_s=12.0,
                 settle_s=6.0,
                 max_wait_s=150.0,
-                min_fresh_samples=1200,
-                adapt=AdaptConfig(max_epochs=25, patience=8),
+                min_fresh_samples=1500,
+                adapt=AdaptConfig(max_epochs=40, patience=10),
             )
         return cls(scenario, drift)
 
