@@ -12,6 +12,7 @@ moved cell adapted or declined, or ``max_wait_s``), settling (NMSE after the las
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import time
@@ -93,6 +94,7 @@ def _tick(ctl: RappController, run: DemoRun, say: Callable[[str], None]) -> None
         say(f"rApp tick failed: {exc}")
         return
     for e in events:
+        e = e if e.t_ns else dataclasses.replace(e, t_ns=time.time_ns())
         run.events.append(e)
         say(_describe(e))
         if (

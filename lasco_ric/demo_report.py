@@ -166,9 +166,9 @@ def write_outputs(
     paths[0].write_text(json.dumps(summary, indent=1) + "\n")
     _plot(paths[2], [c["cell"] for c in summary["cells"]], run, rows)
     events = "\n".join(
-        f"- `{(e.t_ns or 0) / 1e9 - run.t_start_ns / 1e9:6.1f} s` {e.kind} "
+        f"- `{((e.t_ns or run.t_start_ns) - run.t_start_ns) / 1e9:6.1f} s` {e.kind} "
         f"**{e.environment}**: "
-        + ", ".join(f"{k} = {v}" for k, v in e.fields.items() if v is not None)
+        + ", ".join(f"{k} = {_fmt(v)}" for k, v in e.fields.items() if v is not None)
         for e in run.events
     )
     stages = "\n".join(f"| {k} | {v:.1f} |" for k, v in run.stages_s.items())
@@ -180,7 +180,8 @@ three moved into new environments; the rApp detected the change in the xApp's te
 adapted a proxy SAM per moved cell on the labelled reports the xApp collected, gated it
 (held-out NMSE at least {plan.gate_margin_db} dB better than what the cell ran), published
 it to the store and pushed its A1 policy through the A1 mediator; the xApp swapped it in.
-NMSE (dB) is measured live on the labelled reports the xApp served.
+NMSE (dB) is measured live on the labelled reports the xApp served (`docs/closed-loop.md` in the
+repository explains the scenario and how to read this).
 
 {table(summary)}
 
