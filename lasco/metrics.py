@@ -61,3 +61,20 @@ def gcs(h_hat: np.ndarray, h: np.ndarray) -> float:
     inner = np.abs((np.conj(a) * b).sum(axis=1))  # [N, n_sc]
     norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     return float((inner / np.maximum(norms, _EPS)).mean())
+
+
+def beam_share(h: np.ndarray) -> np.ndarray:
+    """Share of each channel's energy in its strongest angular beam, a cheap statistic of the
+    environment: a line-of-sight channel concentrates in one beam (share near 1), a richly
+    scattering one spreads over many.
+
+    Args:
+        h: ``[N, 2, 32, 32]`` real/imag, BS antennas, subcarriers (float32 or float64).
+    Returns: ``[N] float64`` in ``(0, 1]``; the beams are the DFT of the antenna axis, their
+        power summed over subcarriers (a zero channel gives 1/32).
+    """
+    if h.ndim != 4 or h.shape[1] != 2:
+        raise ShapeError(f"beam_share needs [N, 2, antennas, subcarriers], got {list(h.shape)}")
+    hc = h[:, 0].astype(np.float64) + 1j * h[:, 1].astype(np.float64)
+    power = (np.abs(np.fft.fft(hc, axis=1)) ** 2).sum(axis=2) + 1e-30  # [N, beams]
+    return power.max(axis=1) / power.sum(axis=1)

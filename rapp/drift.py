@@ -61,7 +61,7 @@ class DriftSettings:
     baseline is long; a shift below ``delta`` is never detected.
     """
 
-    series: tuple[str, ...] = ("nmse_db",)
+    series: tuple[str, ...] = ("nmse_db", "beam_db")
     """Names of the telemetry fields watched per cell; a point lacking one skips it."""
     lower_is_worse: tuple[str, ...] = ()
     """Series among ``series`` for which a fall is the worse direction (a throughput); for the

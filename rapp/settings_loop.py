@@ -117,9 +117,10 @@ class DriftGroup:
     """Drift detection per cell: two-sided Page-Hinkley on the watched telemetry series."""
 
     series: tuple[str, ...] = setting(
-        ("nmse_db",),
+        ("nmse_db", "beam_db"),
         "telemetry fields watched per cell",
-        why="the NMSE of labelled reports is what an adaptation improves",
+        why="the NMSE of labelled reports is what an adaptation improves; the strongest beam's "
+        "share of the channel energy (dB) changes with the environment even without labels",
         minItems=1,
         uniqueItems=True,
         items={"minLength": 1},

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lasco.metrics import beam_share
 from serving import LascoRuntime, RowStatus
 from xapp.counters import Counters
 from xapp.e2sm_csi import CsiReport
@@ -113,8 +114,15 @@ class MicroBatcher:
             ok = int((status == RowStatus.OK).sum())
             served += ok
             nmse = self._labelled(report, h_hat, status, env)
+            good = h_hat[status == RowStatus.OK]
             self.outputs.telemetry.record(
-                report.cell_id, env or LAM_ONLY_ENV, version, ok, time.perf_counter() - t_in, nmse
+                report.cell_id,
+                env or LAM_ONLY_ENV,
+                version,
+                ok,
+                time.perf_counter() - t_in,
+                nmse,
+                float(beam_share(good).mean()) if len(good) else None,
             )
             start += n
         if entries:

@@ -2,7 +2,8 @@
 
 The hot path calls ``record`` (a dict update under a lock, no I/O). A background
 writer thread closes each interval into points (per cell: reports served and
-dropped, p50/p99 latency, NMSE on labelled reports, environment and SAM version)
+dropped, p50/p99 latency, NMSE on labelled reports, the strongest beam's share of the channel
+energy in dB, environment and SAM version)
 and hands them to a sink. When the sink fails (InfluxDB down) points stay in a
 bounded buffer and are retried; beyond the bound the oldest are dropped and
 counted in ``points_dropped``. Sinks: ``LineProtocolFile`` (the local default)
@@ -87,6 +88,7 @@ class _Cell:
     dropped: dict[str, int] = field(default_factory=lambda: collections.defaultdict(int))
     latencies: list[float] = field(default_factory=list)
     nmse: list[float] = field(default_factory=list)
+    beam: list[float] = field(default_factory=list)
 
 
 class Telemetry:
@@ -110,7 +112,11 @@ class Telemetry:
         served: int,
         latency_s: float | None = None,
         nmse: list[float] | None = None,
+        beam_share: float | None = None,
     ) -> None:
+        """One report's outcome: rows served, latency, NMSE of its labelled rows (linear),
+        and the mean share of its reconstructed channels' strongest beam (a channel statistic,
+        ``lasco.metrics.beam_share``)."""
         with self._lock:
             c = self._cells[cell]
             c.env, c.sam_version = env, sam_version
@@ -119,6 +125,8 @@ class Telemetry:
                 c.latencies.append(latency_s)
             if nmse:
                 c.nmse.extend(nmse)
+            if beam_share is not None:
+                c.beam.append(beam_share)
 
     def dropped(self, cell: str, reason: str, n: int = 1) -> None:
         with self._lock:
@@ -141,6 +149,8 @@ class Telemetry:
             if c.nmse:
                 f["nmse_db"] = float(10 * np.log10(max(np.mean(c.nmse), 1e-12)))
                 f["labelled"] = len(c.nmse)
+            if c.beam:
+                f["beam_db"] = float(10 * np.log10(max(np.mean(c.beam), 1e-12)))
             points.append(Point(cell, c.env or "none", c.sam_version, now, f))
         with self._lock:
             self._buffer.extend(points)

@@ -65,3 +65,27 @@ def test_mismatched_shapes_are_refused():
         metrics.nmse(np.zeros((2, 2, 32, 32)), np.zeros((3, 2, 32, 32)))
     with pytest.raises(ShapeError, match="empty"):
         metrics.gcs(np.zeros((0, 2, 32, 32)), np.zeros((0, 2, 32, 32)))
+
+
+def _plane_wave(n_paths: int, seed: int = 0) -> np.ndarray:
+    """[1, 2, 32, 32]: the sum of ``n_paths`` plane waves on DFT beams, flat over subcarriers."""
+    rng = np.random.default_rng(seed)
+    ant = np.arange(32)
+    h = sum(np.exp(2j * np.pi * b * ant / 32) for b in rng.choice(32, n_paths, replace=False))
+    hc = np.repeat(np.asarray(h)[:, None], 32, axis=1)[None]
+    return np.stack([hc.real, hc.imag], axis=1).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("paths", "share"), [(1, 1.0), (2, 0.5), (4, 0.25)], ids=["one-beam", "two", "four"]
+)
+def test_beam_share_is_the_strongest_beams_part_of_the_energy(paths, share):
+    assert metrics.beam_share(_plane_wave(paths))[0] == pytest.approx(share, rel=1e-4)
+
+
+def test_beam_share_of_rich_scattering_is_small_and_of_nothing_uniform():
+    h = np.random.default_rng(1).standard_normal((64, 2, 32, 32)).astype(np.float32)
+    assert metrics.beam_share(h).mean() < 0.2
+    assert metrics.beam_share(np.zeros((1, 2, 32, 32)))[0] == pytest.approx(1 / 32)
+    with pytest.raises(ShapeError, match="beam_share needs"):
+        metrics.beam_share(np.zeros((2, 32, 32)))

@@ -16,14 +16,16 @@ class FailingSink:
 
 def test_an_interval_becomes_one_point_per_cell():
     tel = Telemetry(None)
-    tel.record("c1", "101", 2, 8, 0.001, [0.01, 0.01])
-    tel.record("c1", "101", 2, 4, 0.003)
+    tel.record("c1", "101", 2, 8, 0.001, [0.01, 0.01], 0.2)
+    tel.record("c1", "101", 2, 4, 0.003, beam_share=0.0)
     tel.dropped("c1", "non-finite", 2)
     tel.dropped("c2", "oversize")
     points = {p.cell: p for p in tel.close_interval()}
     assert points["c1"].fields["served"] == 12 and points["c1"].fields["dropped_non_finite"] == 2
     assert points["c1"].fields["nmse_db"] == -20.0 and points["c1"].fields["labelled"] == 2
+    assert points["c1"].fields["beam_db"] == -10.0  # the mean share, 0.1, in dB
     assert points["c2"].env == "none" and points["c2"].fields["dropped"] == 1
+    assert "beam_db" not in points["c2"].fields
 
 
 def test_points_wait_in_a_bounded_buffer_while_the_sink_fails():
