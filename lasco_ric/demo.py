@@ -12,7 +12,6 @@ moved cell adapted or declined, or ``max_wait_s``), settling (NMSE after the las
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import multiprocessing
 import time
@@ -43,8 +42,8 @@ def _describe(event: RappEvent) -> str:
     f = dict(event.fields)
     if event.kind == "trigger":
         what = f"{f.get('trigger')} on {f.get('cell', 'its cells')}"
-        if "nmse_before_db" in f:
-            what += f" ({f['nmse_before_db']:.2f} -> {f['nmse_after_db']:.2f} dB, {f['direction']})"
+        if "level_before" in f:
+            what += f" ({f['series']} {f['level_before']:.2f} -> {f['level_after']:.2f})"
         return f"trigger   {event.environment}: {what}"
     if event.kind == "gate":
         after = f.get("nmse_after_db")
@@ -93,17 +92,13 @@ def _tick(ctl: RappController, run: DemoRun, say: Callable[[str], None]) -> None
         log.exception("rApp tick failed")
         say(f"rApp tick failed: {exc}")
         return
-    for e in events:
-        e = e if e.t_ns else dataclasses.replace(e, t_ns=time.time_ns())
+    for e in events:  # stamped by the controller when it made them
         run.events.append(e)
         say(_describe(e))
-        if (
-            e.kind == "a1"
-            and e.fields.get("a1_status") == "ENFORCED"
-            and e.environment in ctl.table
-        ):
+        enforced = e.kind == "a1" and e.fields.get("a1_status") == "ENFORCED"
+        if enforced and e.environment in ctl.table:
             for cell in ctl.table.get(e.environment).cells:
-                run.deployed_ns.setdefault(cell, time.time_ns())
+                run.deployed_ns.setdefault(cell, e.t_ns or time.time_ns())
 
 
 def _decided(ctl: RappController, cells: list[str]) -> bool:

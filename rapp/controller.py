@@ -19,6 +19,7 @@ goes on.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import threading
 import time
@@ -81,9 +82,12 @@ class RappController:
 
     # -- the loop -------------------------------------------------------------------------
     def tick(self) -> list[RappEvent]:
-        """One pass: telemetry and drift, new environments, due adaptations."""
+        """One pass: telemetry and drift, new environments, and the first due adaptation
+        (the others wait for the next ticks). Returns the events, stamped with the time."""
         with self._lock:
             out = [*self._watch(), *self._discover(), *self._adapt_due()]
+        now = self.clock()
+        out = [e if e.t_ns else dataclasses.replace(e, t_ns=now) for e in out]
         for event in out:
             self.events.emit(event)
         return out
@@ -139,8 +143,8 @@ class RappController:
                     "cell": change.cell,
                     "direction": change.direction,
                     "series": change.series,
-                    "nmse_before_db": change.before,
-                    "nmse_after_db": change.after,
+                    "level_before": change.before,
+                    "level_after": change.after,
                 },
             )
         ]
@@ -211,6 +215,7 @@ class RappController:
                 continue
             del self.pending[env_id]
             out += self._adapt(p, samples)
+            break  # one adaptation a tick: its outcome is out (and the lock free) sooner
         return out
 
     def _adapt(self, p: Pending, samples: LabelledSamples) -> list[RappEvent]:
