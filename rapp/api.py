@@ -262,16 +262,6 @@ def create_app(controller: Controller, state: LoopState | None = None) -> FastAP
         responses={404: {"description": "no such environment"}, 409: {"description": "taken"}},
     )
     def cells(env: str, body: CellsBody) -> dict[str, Any]:
-        if env not in ctl.table:
-            raise HTTPException(404, f"no environment {env!r}")
-        for cell in body.cells:
-            other = ctl.table.of_cell(cell)
-            if other is not None and other.environment_id != env:
-                raise HTTPException(
-                    409,
-                    f"cell {cell!r} is served by environment {other.environment_id!r}; "
-                    "take it out of that one first",
-                )
         try:
             result = ctl.set_cells(env, tuple(body.cells))
         except KeyError as exc:

@@ -173,11 +173,15 @@ class RappController:
         return out
 
     def _samples(self, p: Pending) -> LabelledSamples | None:
-        parts = []
+        """The pending cells' samples since the trigger, each data key read once."""
+        cells_of: dict[str, list[str]] = {}
         for cell, key in zip(p.cells, p.keys, strict=True):
+            cells_of.setdefault(key, []).append(cell)
+        parts = []
+        for key, cells in cells_of.items():
             s = self.data.read(key, max_samples=self.settings.max_samples, since_ns=p.since_ns)
             if len(s):
-                parts.append(s.take(np.asarray(s.cells) == cell))
+                parts.append(s.take(np.isin(np.asarray(s.cells), cells)))
         parts = [s for s in parts if len(s)]
         if not parts:
             return None
@@ -378,10 +382,19 @@ class RappController:
         return result
 
     def set_cells(self, environment: str, cells: tuple[str, ...]) -> A1Result:
-        """Change the cells an environment serves; its policy follows."""
+        """Change the cells an environment serves; its policy follows (ValueError: a cell
+        another environment serves, or no cell)."""
         if not cells:
             raise ValueError("an environment needs at least one cell")
         with self._lock:
+            self.table.get(environment)  # KeyError: no such environment
+            for cell in cells:
+                other = self.table.of_cell(cell)
+                if other is not None and other.environment_id != environment:
+                    raise ValueError(
+                        f"cell {cell!r} is served by environment {other.environment_id!r}; "
+                        "take it out of that one first"
+                    )
             self.table.update(environment, cells=tuple(cells))
             result = self._deploy(environment)
         self.events.emit(self._a1_event(environment, result))

@@ -280,3 +280,25 @@ def test_a_deployment_taking_effect_is_not_drift(world):
         TelemetryRow("cell-1", "e", T0 + (80 + i) * 10**9, {"nmse_db": -3.0}, 1) for i in range(40)
     ]
     assert kinds(world.ctl.tick()) == [("trigger", "cell-1.1")]  # a real change still counts
+
+
+def test_a_cell_another_environment_serves_cannot_be_given_to_a_second(world):
+    _serving(world, "101", ("cell-1",))
+    _serving(world, "102", ("cell-2",))
+    with pytest.raises(ValueError, match="cell 'cell-2' is served by environment '102'"):
+        world.ctl.set_cells("101", ("cell-1", "cell-2"))
+    with pytest.raises(KeyError, match="no environment 'nope'"):
+        world.ctl.set_cells("nope", ("cell-9",))
+    assert world.a1.puts == [] and world.ctl.table.get("101").cells == ("cell-1",)
+
+
+def test_cells_filed_under_one_key_are_read_once(world):
+    reads = []
+    read = world.data.read
+    world.data.read = lambda key, **kw: reads.append(key) or read(key, **kw)
+    _serving(world, "101", ("cell-1", "cell-2"))
+    world.data.by_key["101"] = samples("101", ["cell-1", "cell-2", "cell-3"], T0, 300)
+    world.ctl.request_adaptation("101")
+    world.ctl.tick()
+    assert reads == ["101"]
+    assert world.adapter.calls[0][1:4:2] == (200, {"cell-1", "cell-2"})
