@@ -1,17 +1,24 @@
-"""How an rApp setting is declared (:func:`setting`: default, documentation, unit, why the
-default, JSON Schema constraints), its environment variable (``CSI_RAPP_<GROUP>_<FIELD>``),
-how a variable's text becomes a value, and the JSON Schema of a group's fields."""
+"""The rApp's settings environment variables (``CSI_RAPP_<GROUP>_<FIELD>``), how their text
+becomes a value (booleans and ``null`` too), and the JSON Schema of one setting; how a setting
+is declared is shared with the xApp (``schemas.settings_fields``, re-exported here)."""
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
-import types
-import typing
 from collections.abc import Mapping
-from dataclasses import field
 from typing import Any
+
+from schemas.settings_fields import (
+    SettingsError,
+    from_json,
+    group_doc,
+    parse_text,
+    setting,
+    to_json,
+    type_schema,
+    unwrap_optional,
+)
 
 __all__ = [
     "ENV_PREFIX",
@@ -28,42 +35,12 @@ __all__ = [
 ]
 
 ENV_PREFIX = "CSI_RAPP_"
-_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
-_KINDS = {int: ("an integer", "integers"), float: ("a number", "numbers")}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
-
-
-class SettingsError(ValueError):
-    """A setting is invalid; ``field`` is its dotted name (``loop.poll_s``), ``env`` the
-    environment variable it came from (None: the settings file or code)."""
-
-    def __init__(self, field_name: str, message: str, env: str | None = None) -> None:
-        self.field, self.env, self.message = field_name, env, message
-        where = f"{field_name} (from ${env})" if env else field_name
-        super().__init__(f"setting {where}: {message}")
-
-
-def setting(
-    default: Any, doc: str, *, why: str, unit: str = "", secret: bool = False, **schema: Any
-) -> Any:
-    """A settings field: its default, what it is, its unit, why the default, and JSON Schema
-    keywords constraining it (``items`` constrains each element of a list). A ``secret`` is
-    left out of repr and shown as ``***`` wherever settings are printed."""
-    meta = {"doc": doc, "why": why, "unit": unit, "secret": secret, "schema": schema}
-    return field(default=default, metadata=meta, repr=not secret)
 
 
 def env_name(group: str, f: dataclasses.Field) -> str:
     """The field's environment variable: ``CSI_RAPP_<GROUP>_<FIELD>``, upper case."""
     return f"{ENV_PREFIX}{group}_{f.name}".upper()
-
-
-def unwrap_optional(tp: Any) -> tuple[Any, bool]:
-    """``(the type without None, whether None is allowed)``."""
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return args[0], True
-    return tp, False
 
 
 def parse_env_text(tp: Any, raw: str) -> Any:
@@ -78,19 +55,7 @@ def parse_env_text(tp: Any, raw: str) -> Any:
         if text.lower() in _TRUE | _FALSE:
             return text.lower() in _TRUE
         raise ValueError(f"{raw!r} is not a boolean (true/false, yes/no, on/off, 1/0)")
-    is_list = typing.get_origin(base) is tuple
-    item = typing.get_args(base)[0] if is_list else base
-    parts = [p.strip() for p in text.split(",") if p.strip()] if is_list else [text]
-    if item not in _KINDS:
-        return parts if is_list else parts[0]
-    try:
-        values = [item(p) for p in parts]
-    except ValueError:
-        one, many = _KINDS[item]
-        raise ValueError(
-            f"{raw!r} is not {f'a comma-separated list of {many}' if is_list else one}"
-        ) from None
-    return values if is_list else values[0]
+    return parse_text(base, raw)
 
 
 def env_setting(
@@ -108,36 +73,10 @@ def env_setting(
         raise SettingsError(f"{group}.{f.name}", str(exc), var) from None
 
 
-def to_json(value: Any) -> Any:
-    """A setting's value as JSON (tuples as lists)."""
-    return list(value) if isinstance(value, tuple) else value
-
-
-def from_json(value: Any) -> Any:
-    """A JSON value as a setting's value (lists as tuples)."""
-    return tuple(value) if isinstance(value, list) else value
-
-
-def group_doc(cls: type) -> str:
-    """The first line of a group's docstring, without its full stop."""
-    return (inspect.getdoc(cls) or "").splitlines()[0].rstrip(".")
-
-
-def _type_schema(tp: Any) -> dict[str, Any]:
-    base, nullable = unwrap_optional(tp)
-    if typing.get_origin(base) is tuple:
-        out: dict[str, Any] = {"type": "array", "items": _type_schema(typing.get_args(base)[0])}
-    else:
-        out = {"type": _JSON_TYPES[base]}
-    if nullable:
-        out["type"] = [out["type"], "null"]
-    return out
-
-
 def field_schema(group: str, f: dataclasses.Field, tp: Any) -> dict[str, Any]:
     """The JSON Schema of one setting of type ``tp``: type, constraints, default and a
     description saying what it is, its unit, why the default and its variable."""
-    out = _type_schema(tp)
+    out = type_schema(tp)
     constraints = dict(f.metadata["schema"])
     if "items" in constraints:
         out["items"] = {**out["items"], **constraints.pop("items")}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import json
 import sys
 import typing
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import schemas
+from schemas.settings_fields import JSON_TYPES, group_doc, type_schema
 from xapp.settings import field_type, fields_of, groups
 from xapp.settings_fields import env_names, to_json, unwrap_optional
 
@@ -34,7 +34,6 @@ __all__ = [
 SCHEMA_PATH = Path(schemas.__file__).parent / "xapp-controls.json"
 DOC_PATH = Path(__file__).parents[1] / "docs" / "xapp-settings.md"
 GENERATED = "Generated from xapp/settings.py by `python -m xapp.settings_docs`; do not edit."
-_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 EXAMPLES: list[dict[str, Any]] = [
     {
@@ -48,22 +47,6 @@ EXAMPLES: list[dict[str, Any]] = [
 ]
 
 
-def _type_schema(tp: Any) -> dict[str, Any]:
-    base, nullable = unwrap_optional(tp)
-    if typing.get_origin(base) is tuple:
-        out: dict[str, Any] = {"type": "array", "items": _type_schema(typing.get_args(base)[0])}
-    else:
-        out = {"type": _JSON_TYPES[base]}
-    if nullable:
-        out["type"] = [out["type"], "null"]
-    return out
-
-
-def _group_doc(cls: type) -> str:
-    """The first line of a group's docstring, without its full stop."""
-    return (inspect.getdoc(cls) or "").splitlines()[0].rstrip(".")
-
-
 def _description(group: str, f: dataclasses.Field) -> str:
     m = f.metadata
     unit = f" Unit: {m['unit']}." if m["unit"] else ""
@@ -74,7 +57,7 @@ def _description(group: str, f: dataclasses.Field) -> str:
 
 def field_schema(group: str, f: dataclasses.Field) -> dict[str, Any]:
     """The JSON Schema of one setting: its type, constraints, default and description."""
-    out = _type_schema(field_type(groups()[group], f.name))
+    out = type_schema(field_type(groups()[group], f.name))
     constraints = dict(f.metadata["schema"])
     if "items" in constraints:
         out["items"] = {**out["items"], **constraints.pop("items")}
@@ -90,7 +73,7 @@ def controls_schema() -> dict[str, Any]:
         group: {
             "type": "object",
             "additionalProperties": False,
-            "description": _group_doc(cls) + ".",
+            "description": group_doc(cls) + ".",
             "properties": {f.name: field_schema(group, f) for f in fields_of(cls)},
         }
         for group, cls in groups().items()
@@ -128,9 +111,9 @@ def _allowed(f: dataclasses.Field) -> str:
 def _type_name(tp: Any) -> str:
     base, nullable = unwrap_optional(tp)
     if typing.get_origin(base) is tuple:
-        name = f"list of {_JSON_TYPES[typing.get_args(base)[0]]}"
+        name = f"list of {JSON_TYPES[typing.get_args(base)[0]]}"
     else:
-        name = _JSON_TYPES[base]
+        name = JSON_TYPES[base]
     return f"{name} or null" if nullable else name
 
 
@@ -163,7 +146,7 @@ def settings_markdown() -> str:
     for group, cls in groups().items():
         lines += [
             "",
-            f"## `{group}`: {_group_doc(cls)}",
+            f"## `{group}`: {group_doc(cls)}",
             "",
             "| control | environment | type | default | unit | allowed | what; why the default |",
             "| --- | --- | --- | --- | --- | --- | --- |",
