@@ -67,7 +67,14 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
     from lasco import metrics
     from lasco.models import build_model, count_params
-    from lasco.train import PretrainConfig, default_device, predict, pretrain, save_checkpoint
+    from lasco.train import (
+        PretrainConfig,
+        default_device,
+        load_checkpoint,
+        predict,
+        pretrain,
+        save_checkpoint,
+    )
 
     cat = _catalogue(args)
     regions = parse_region_list(args.regions) if args.regions else cat.ids("source")
@@ -75,7 +82,31 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     splits = list(_region_data(args, cat, regions).values())
     pool = {p: np.concatenate([getattr(s, p) for s in splits]) for p in ("train", "val", "test")}
     model = build_model(args.preset)
-    cfg = PretrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
+    init = None
+    if args.init:
+        start, _, start_meta = load_checkpoint(args.init)
+        if start.cfg != model.cfg:
+            raise ConfigError(
+                f"--init {args.init!r} holds a {start.cfg.name} model, not {args.preset}"
+            )
+        if start_meta.get("projection_id") not in (None, proj.id):
+            raise ConfigError(
+                f"--init {args.init!r} was trained for projection "
+                f"{start_meta['projection_id']}, not {proj.id}"
+            )
+        model.load_state_dict(start.state_dict())
+        init = {
+            "checkpoint": args.init,
+            "source_test_nmse_db": start_meta.get("source_test_nmse_db"),
+        }
+    cfg = PretrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        lr_peak=args.lr,
+        patience=args.patience,
+        bf16=args.bf16,
+    )
     meta = {
         "preset": args.preset,
         "params": count_params(model),
@@ -87,6 +118,11 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         "epochs": args.epochs,
         "seed": args.seed,
         "batch_size": args.batch_size,
+        "lr_peak": args.lr,
+        "patience": args.patience,
+        "bf16": args.bf16,
+        "compiled": args.compile,
+        "init": init,
         "commit": git_commit(),
     }
 
@@ -105,11 +141,16 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         cfg,
         desc=f"pretrain {args.preset}",
         on_best=save_best,
+        state_path=args.out + ".state" if args.resume else None,
+        compile=args.compile,
     )
     test_db = metrics.nmse_db(predict(model, proj.roundtrip(pool["test"])).numpy(), pool["test"])
     meta.update(
         best_epoch=fit.best_epoch,
+        epochs_run=fit.epochs,
+        stopped_early=fit.stopped_early,
         val_curve=fit.val_nmse_db,
+        train_curve=fit.train_nmse_db,
         source_test_nmse_db=test_db,
         train_seconds=fit.seconds,
         device=str(default_device()),
@@ -270,6 +311,24 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--batch-size", type=int, default=256)
     pre.add_argument("--seed", type=int, default=0)
     pre.add_argument("--out", required=True, help="checkpoint path (.pt)")
+    pre.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    pre.add_argument(
+        "--patience", type=int, help="stop after this many epochs without validation gain"
+    )
+    pre.add_argument(
+        "--bf16", action="store_true", help="train under bfloat16 autocast (validation in fp32)"
+    )
+    pre.add_argument(
+        "--compile", action="store_true", help="train through torch.compile (faster on a CPU)"
+    )
+    pre.add_argument(
+        "--init", help="start from this checkpoint's weights (same preset): a second schedule"
+    )
+    pre.add_argument(
+        "--resume",
+        action="store_true",
+        help="save the run after every epoch to OUT.state and continue from it when present",
+    )
     pre.set_defaults(func=cmd_pretrain)
 
     for name, func, helptext in (

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from lasco.collab import build_method
-from lasco.errors import DataError, ShapeError
+from lasco.errors import ConfigError, DataError, ShapeError
 from lasco.models import build_model
 from lasco.train import (
     AdaptConfig,
@@ -46,6 +46,96 @@ def test_pretrain_learns_and_keeps_the_best_state():
     after = float(((predict(m, val[0]) - torch.from_numpy(val[1])) ** 2).mean())
     assert after < 0.5 * before
     assert len(res.val_nmse_db) == 8 and res.best_nmse_db == min(res.val_nmse_db)
+
+
+def test_pretrain_resumed_after_a_stop_ends_where_an_unbroken_run_ends(tmp_path):
+    train, val = _toy(256), _toy(64, seed=1)
+    cfg = PretrainConfig(epochs=6, batch_size=64)
+    torch.manual_seed(0)
+    whole = build_model("tiny")
+    w_res = pretrain(whole, train, val, cfg, progress=False)
+
+    torch.manual_seed(0)
+    part = build_model("tiny")
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(epoch, v):
+        if epoch == 3:
+            raise Stop
+
+    cut = tmp_path / "cut.state"
+    with pytest.raises(Stop):
+        pretrain(part, train, val, cfg, progress=False, state_path=cut, on_best=interrupt)
+    # the interrupt came from on_best, before epoch 3's state was written
+    assert torch.load(cut, weights_only=True)["epoch"] == 2
+    torch.manual_seed(123)  # the resumed run restores its own generator
+    resumed = build_model("tiny")
+    r_res = pretrain(resumed, train, val, cfg, progress=False, state_path=cut)
+    assert r_res.val_nmse_db == pytest.approx(w_res.val_nmse_db, abs=1e-4)
+    assert r_res.epochs == 6 and len(r_res.train_nmse_db) == 6
+    for a, b in zip(resumed.state_dict().values(), whole.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_pretrain_refuses_a_state_of_another_run(tmp_path):
+    train, val = _toy(64), _toy(16, seed=1)
+    state = tmp_path / "run.state"
+    pretrain(
+        build_model("tiny"),
+        train,
+        val,
+        PretrainConfig(epochs=1, batch_size=32),
+        progress=False,
+        state_path=state,
+    )
+    with pytest.raises(ConfigError, match="belongs to another run"):
+        pretrain(
+            build_model("tiny"),
+            train,
+            val,
+            PretrainConfig(epochs=2, batch_size=32),
+            progress=False,
+            state_path=state,
+        )
+    state.write_bytes(b"not a torch file")
+    with pytest.raises(DataError, match="cannot be read"):
+        pretrain(
+            build_model("tiny"),
+            train,
+            val,
+            PretrainConfig(epochs=1, batch_size=32),
+            progress=False,
+            state_path=state,
+        )
+
+
+def test_pretrain_patience_stops_a_run_without_validation_gain():
+    train, val = _toy(64), _toy(16, seed=1)
+    # a learning rate this small cannot move the validation NMSE below epoch 1's
+    cfg = PretrainConfig(epochs=20, batch_size=64, lr_peak=1e-9, lr_final=1e-9, patience=2)
+    res = pretrain(build_model("tiny"), train, val, cfg, progress=False)
+    assert res.stopped_early and res.epochs < 20
+    assert res.epochs - res.best_epoch == 2
+
+
+def test_pretrain_under_bf16_autocast_learns_and_keeps_fp32_weights():
+    torch.manual_seed(0)
+    m = build_model("tiny")
+    train, val = _toy(512), _toy(64, seed=1)
+    res = pretrain(
+        m, train, val, PretrainConfig(epochs=6, batch_size=64, bf16=True), progress=False
+    )
+    assert res.val_nmse_db[-1] < res.val_nmse_db[0] - 1.0
+    assert all(p.dtype == torch.float32 for p in m.parameters())
+
+
+def test_pretrain_config_refuses_nonsense():
+    with pytest.raises(ConfigError, match="patience"):
+        PretrainConfig(patience=0)
+    with pytest.raises(ConfigError, match="epochs"):
+        PretrainConfig(epochs=0)
 
 
 def test_pretrain_refuses_nan_empty_and_mismatched_data():
