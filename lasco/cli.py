@@ -164,13 +164,16 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _target_tensors(args, lam, ref, proj):
+def _target_tensors(args, lam, ref, proj, methods=()):
+    from lasco.collab import taps_for
     from lasco.train import SplitTensors
 
     sp = _region_data(args, _catalogue(args), [args.region])[args.region]
     n = args.n or len(sp.train)
+    taps = taps_for(methods, lam)
     return [
-        SplitTensors.build(proj.roundtrip(h), h, lam, ref) for h in (sp.train[:n], sp.val, sp.test)
+        SplitTensors.build(proj.roundtrip(h), h, lam, ref, taps)
+        for h in (sp.train[:n], sp.val, sp.test)
     ]
 
 
@@ -195,8 +198,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     from lasco.train import AdaptConfig, adapt
 
     lam, ref, proj = _load_pair(args)
-    tr, va, te = _target_tensors(args, lam, ref, proj)
     method = build_method(args.method, lam, ref)
+    tr, va, te = _target_tensors(args, lam, ref, proj, [args.method])
     fit = adapt(
         method,
         tr,
@@ -210,7 +213,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         desc=args.method,
     )
     with torch.no_grad():
-        h_hat = method.eval()(te.x, te.base, te.ref).numpy()
+        h_hat = method.eval()(te.x, te.base, te.ref, te.hidden).numpy()
     out = {
         "region": args.region,
         "method": args.method,

@@ -3,7 +3,8 @@
 Every method is an ``nn.Module`` whose ``forward(x, base, ref)`` maps the coarse
 input ``x = H_in [B, 2, 32, 32]`` to ``H_hat``, given the frozen LAM output
 ``base = f_base(x)`` and the frozen reference SAM output ``ref = f_ref(x)``.
-Those two are computed once per data set and cached (docs/method.md: no
+Those two (and the LAM's hidden states, for methods with ``needs_hidden``) are
+computed once per data set and cached (docs/method.md: no
 gradient flows through the LAM, so a black-box LAM works), which is why LASCO's
 adaptation costs what a SAM costs. Methods that train the LAM itself
 (``needs_lam = True``) recompute it and ignore ``base``.
@@ -14,6 +15,11 @@ adaptation costs what a SAM costs. Methods that train the LAM itself
     lasco         H_hat = f_base + (f_pxy - f_ref),  f_pxy from f_ref
     e-lasco       H_hat = f_pxy + alpha (f_base - f_ref),  alpha learnable (init 1)
     no-reference  H_hat = f_base + r(x),  r: SAM trunk from f_ref, zero head, no skip
+    refiner       H_hat = f_base + r(x, f_base),  r as above, also embedding f_base's
+                  tokens (zero-initialised): an output refiner, the LAM a black box
+    side          H_hat = f_base + r(x, h),  r as above, also embedding a learned mix of
+                  the LAM's hidden states h after blocks side_taps(n_layers): a side
+                  network (grey box: the LAM exports h in the same pass, no weights)
     baseline-a    H_hat = f_lam(x) + s(x),  s: fresh SAM with zero head; both trained
     lam-finetune  H_hat = f_lam(x),  all LAM parameters trained
     lora          H_hat = f_lam(x) with LoRA (PEFT) on every block linear, rank sized
@@ -23,27 +29,44 @@ adaptation costs what a SAM costs. Methods that train the LAM itself
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from lasco.errors import ConfigError
-from lasco.models import CsiRefiner, build_model, count_params
+from lasco.models import TOKEN_DIM, CsiRefiner, build_model, count_params, to_tokens
 
-__all__ = ["METHODS", "Collab", "MethodInfo", "build_method", "lora_rank_for"]
+__all__ = [
+    "METHODS",
+    "Collab",
+    "MethodInfo",
+    "build_method",
+    "lora_rank_for",
+    "side_taps",
+    "taps_for",
+]
 
 
 class Collab(nn.Module):
     """Base of every method. Subclasses set ``needs_lam`` and implement ``forward``."""
 
     needs_lam: bool = False
+    # Methods that read the LAM's hidden states get them as ``hidden [B, T, 32, d]``:
+    # the outputs of the blocks ``side_taps(n_layers)``, cached like ``base``.
+    needs_hidden: bool = False
 
     def __init__(self, lam: CsiRefiner | None = None, ref: CsiRefiner | None = None) -> None:
         super().__init__()
 
-    def forward(self, x: torch.Tensor, base: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        base: torch.Tensor,
+        ref: torch.Tensor,
+        hidden: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         raise NotImplementedError
 
     def lam_parameters(self) -> list[nn.Parameter]:
@@ -78,12 +101,12 @@ def _plugin_from(ref: CsiRefiner, *, keep_trunk: bool) -> CsiRefiner:
 
 
 class LamOnly(Collab):
-    def forward(self, x, base, ref):
+    def forward(self, x, base, ref, hidden=None):
         return base
 
 
 class SamOnly(Collab):
-    def forward(self, x, base, ref):
+    def forward(self, x, base, ref, hidden=None):
         return ref
 
 
@@ -92,7 +115,7 @@ class SamFinetune(Collab):
         super().__init__()
         self.sam = _trainable(ref)
 
-    def forward(self, x, base, ref):
+    def forward(self, x, base, ref, hidden=None):
         return self.sam(x)
 
 
@@ -103,7 +126,7 @@ class Lasco(Collab):
         super().__init__()
         self.proxy = _trainable(ref)
 
-    def forward(self, x, base, ref):
+    def forward(self, x, base, ref, hidden=None):
         return base + (self.proxy(x) - ref)
 
 
@@ -120,7 +143,7 @@ class ELasco(Collab):
         self.proxy = _trainable(ref)
         self.alpha = nn.Parameter(torch.tensor(float(alpha)), requires_grad=learn_alpha)
 
-    def forward(self, x, base, ref):
+    def forward(self, x, base, ref, hidden=None):
         return self.proxy(x) + self.alpha * (base - ref)
 
 
@@ -131,8 +154,62 @@ class NoReference(Collab):
         super().__init__()
         self.proxy = _plugin_from(ref, keep_trunk=True)
 
-    def forward(self, x, base, ref):
+    def forward(self, x, base, ref, hidden=None):
         return base + self.proxy(x)
+
+
+class OutputRefiner(Collab):
+    """H_hat = f_base + r(x, f_base): the plug-in sees the LAM's output as well as H_in.
+
+    ``r`` is the reference SAM's trunk without skip and with a zero head (it starts as
+    exactly the LAM), its token embedding widened by a zero-initialised embedding of
+    the LAM output's tokens. Only outputs of the LAM are needed: a black box."""
+
+    def __init__(self, lam: CsiRefiner, ref: CsiRefiner) -> None:
+        super().__init__()
+        self.proxy = _plugin_from(ref, keep_trunk=True)
+        self.base_embed = nn.Linear(TOKEN_DIM, ref.cfg.d_model, bias=False)
+        nn.init.zeros_(self.base_embed.weight)
+
+    def forward(self, x, base, ref, hidden=None):
+        return base + self.proxy(x, extra=self.base_embed(to_tokens(base)))
+
+
+def side_taps(n_layers: int) -> tuple[int, ...]:
+    """The LAM blocks whose outputs a side network reads: the middle and the last."""
+    return tuple(sorted({max(1, n_layers // 2), n_layers})) if n_layers else ()
+
+
+class SideNetwork(Collab):
+    """H_hat = f_base + r(x, h): a small network reading the LAM's hidden states.
+
+    ``h`` are the outputs of the LAM blocks ``side_taps`` (cached with ``base``, and
+    exported by the LAM's graph as extra outputs of the same pass: no gradient and no
+    weight leaves the LAM). They are layer-normalised, mixed with learned softmax
+    weights, projected to the plug-in's width and added to its token embedding; ``r``
+    is the reference SAM's trunk with a zero head, so the method starts as the LAM."""
+
+    needs_hidden = True
+
+    def __init__(self, lam: CsiRefiner, ref: CsiRefiner) -> None:
+        super().__init__()
+        self.taps = side_taps(lam.cfg.n_layers)
+        if not self.taps:
+            raise ConfigError("a side network needs a LAM with at least one block")
+        self.proxy = _plugin_from(ref, keep_trunk=True)
+        self.tap_norm = nn.LayerNorm(lam.cfg.d_model)
+        self.tap_mix = nn.Parameter(torch.zeros(len(self.taps)))
+        self.tap_proj = nn.Linear(lam.cfg.d_model, ref.cfg.d_model)
+
+    def forward(self, x, base, ref, hidden=None):
+        if hidden is None or hidden.shape[1] != len(self.taps):
+            got = None if hidden is None else tuple(hidden.shape)
+            raise ConfigError(
+                f"the side network reads LAM hidden states of blocks {self.taps}, got {got}"
+            )
+        w = torch.softmax(self.tap_mix, 0).view(1, -1, 1, 1)
+        mixed = (self.tap_norm(hidden) * w).sum(1)
+        return base + self.proxy(x, extra=self.tap_proj(mixed))
 
 
 class BaselineA(Collab):
@@ -145,7 +222,7 @@ class BaselineA(Collab):
         self.lam = _trainable(lam)
         self.sam = _plugin_from(ref, keep_trunk=False)
 
-    def forward(self, x, base, ref):
+    def forward(self, x, base, ref, hidden=None):
         return self.lam(x) + self.sam(x)
 
     def lam_parameters(self):
@@ -159,7 +236,7 @@ class LamFinetune(Collab):
         super().__init__()
         self.lam = _trainable(lam)
 
-    def forward(self, x, base, ref):
+    def forward(self, x, base, ref, hidden=None):
         return self.lam(x)
 
     def lam_parameters(self):
@@ -193,7 +270,7 @@ class Lora(Collab):
             p.requires_grad_("lora_" in name)
         self.lam.train()
 
-    def forward(self, x, base, ref):
+    def forward(self, x, base, ref, hidden=None):
         return self.lam(x)
 
 
@@ -203,6 +280,10 @@ class MethodInfo:
     label: str
     factory: Callable[[CsiRefiner, CsiRefiner], Collab]
     trains: bool = True
+
+    @property
+    def needs_hidden(self) -> bool:
+        return bool(getattr(self.factory, "needs_hidden", False))
 
 
 METHODS: dict[str, MethodInfo] = {
@@ -217,8 +298,16 @@ METHODS: dict[str, MethodInfo] = {
         MethodInfo("no-reference", "LASCO without reference SAM", NoReference),
         MethodInfo("lasco", "LASCO", Lasco),
         MethodInfo("e-lasco", "E-LASCO", ELasco),
+        MethodInfo("refiner", "output refiner (sees the LAM output)", OutputRefiner),
+        MethodInfo("side", "side network (reads LAM hidden states)", SideNetwork),
     )
 }
+
+
+def taps_for(keys: Iterable[str], lam: CsiRefiner) -> tuple[int, ...]:
+    """The LAM blocks whose outputs must be cached for the methods ``keys`` (``()`` when
+    none of them reads hidden states)."""
+    return side_taps(lam.cfg.n_layers) if any(METHODS[k].needs_hidden for k in keys) else ()
 
 
 def build_method(key: str, lam: CsiRefiner, ref: CsiRefiner) -> Collab:

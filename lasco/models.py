@@ -31,7 +31,9 @@ __all__ = [
     "build_model",
     "count_params",
     "forward_flops",
+    "from_tokens",
     "get_preset",
+    "to_tokens",
 ]
 
 N_TOKENS = 32
@@ -72,6 +74,10 @@ PRESETS: dict[str, ModelConfig] = {
     "lam-mini": ModelConfig("lam-mini", 2, 96, 384, 4, pre_norm=True),
     # The paper's SAM: 2 x 64 x 256, post-LN, about 0.11 M parameters.
     "sam": ModelConfig("sam", 2, 64, 256, 4, pre_norm=False),
+    # The SAM's capacity sweep: the same depth at half and twice the width
+    # (about 0.03 M and 0.42 M parameters: 0.27x and 3.8x the paper's SAM).
+    "sam-s": ModelConfig("sam-s", 2, 32, 128, 4, pre_norm=False),
+    "sam-l": ModelConfig("sam-l", 2, 128, 512, 4, pre_norm=False),
     # The smoke experiment's SAM, under 5 % of lam-mini.
     "sam-mini": ModelConfig("sam-mini", 1, 24, 64, 2, pre_norm=False),
     # Unit tests.
@@ -86,6 +92,16 @@ def get_preset(name: str) -> ModelConfig:
         raise ConfigError(
             f"unknown model preset {name!r}; expected one of {', '.join(PRESETS)}"
         ) from None
+
+
+def to_tokens(h: torch.Tensor) -> torch.Tensor:
+    """``[B, 2, 32, 32]`` (re/im, antenna, subcarrier) -> ``[B, 32, 64]`` antenna tokens."""
+    return h.permute(0, 2, 1, 3).reshape(h.shape[0], N_TOKENS, TOKEN_DIM)
+
+
+def from_tokens(t: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`to_tokens`."""
+    return t.reshape(t.shape[0], N_TOKENS, 2, 32).permute(0, 2, 1, 3)
 
 
 class Block(nn.Module):
@@ -135,16 +151,35 @@ class CsiRefiner(nn.Module):
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        extra: torch.Tensor | None = None,
+        taps: tuple[int, ...] = (),
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """``H_hat`` of ``x``. ``extra [B, 32, d_model]`` is added to the embedded tokens
+        (how plug-ins feed the network more than ``x``). With ``taps`` (block numbers,
+        1 = after the first block) it also returns those blocks' outputs stacked,
+        ``[B, len(taps), 32, d_model]``: the hidden states a side network reads."""
         if x.dim() != 4 or tuple(x.shape[1:]) != (2, 32, 32):
             raise ShapeError(f"refiner input has shape {tuple(x.shape)}, expected [B, 2, 32, 32]")
-        b = x.shape[0]
-        tok = x.permute(0, 2, 1, 3).reshape(b, N_TOKENS, TOKEN_DIM)  # [B, ant, re/im x sc]
-        z = self.embed(tok) + self.pos
-        for blk in self.blocks:
+        z = self.embed(to_tokens(x)) + self.pos
+        if extra is not None:
+            z = z + extra
+        hidden = []
+        for i, blk in enumerate(self.blocks, start=1):
             z = blk(z)
-        out = self.head(self.norm(z)).reshape(b, N_TOKENS, 2, 32).permute(0, 2, 1, 3)
-        return x + out if self.cfg.residual else out
+            if i in taps:
+                hidden.append(z)
+        out = from_tokens(self.head(self.norm(z)))
+        out = x + out if self.cfg.residual else out
+        if not taps:
+            return out
+        if len(hidden) != len(taps):
+            raise ConfigError(
+                f"taps {taps} are not all blocks of a {self.cfg.n_layers}-block model"
+            )
+        return out, torch.stack(hidden, dim=1)
 
 
 def build_model(cfg: ModelConfig | str, *, residual: bool | None = None) -> CsiRefiner:

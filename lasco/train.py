@@ -38,6 +38,7 @@ from torch import nn
 from lasco.collab import Collab
 from lasco.errors import ConfigError, DataError, ShapeError
 from lasco.losses import nmse as nmse_t
+from lasco.losses import nmse_per_sample
 from lasco.models import CsiRefiner, ModelConfig, build_model
 from lasco.progress import progress as progress_bar
 
@@ -52,6 +53,7 @@ __all__ = [
     "evaluate",
     "load_checkpoint",
     "predict",
+    "predict_taps",
     "pretrain",
     "save_checkpoint",
 ]
@@ -230,13 +232,12 @@ def pretrain(
                 loss.backward()
                 opt.step()
                 sched.step()
-                err += loss.detach() * len(idx)
+                err += nmse_per_sample(out.detach().float(), yb).sum()
             model.eval()
             with torch.no_grad():
                 v = _val_nmse_db(lambda s: model(vx[s]), vy, 1024)
             model.train()
             res.val_nmse_db.append(v)
-            # every sample has unit mean power, so the mean squared error is the NMSE
             res.train_nmse_db.append(float(10 * torch.log10(err / len(x))))
             if v <= res.best_nmse_db:
                 res.best_epoch, best, stale = epoch + 1, copy.deepcopy(model.state_dict()), 0
@@ -279,36 +280,92 @@ def pretrain(
 
 @dataclass(frozen=True)
 class AdaptConfig:
+    """One adaptation's budget. ``warmup_epochs`` ramps every learning rate linearly from
+    near 0 over that many epochs (0: none), which removes Adam's first-epoch transient."""
+
     lr: float = 1e-3
     lam_lr: float = 1e-4
     max_epochs: int = 100
     patience: int = 20
     batch_size: int = 64
     seed: int = 0
+    warmup_epochs: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_epochs < 1 or self.patience < 1 or self.batch_size < 1:
+            raise ConfigError("adaptation needs max_epochs, patience and batch_size >= 1")
+        if self.warmup_epochs < 0 or self.lr < 0 or self.lam_lr < 0:
+            raise ConfigError("adaptation needs learning rates and warmup_epochs >= 0")
 
 
 @dataclass
 class SplitTensors:
-    """One split of a target region: inputs, labels, cached LAM and reference outputs."""
+    """One split of a target region: inputs, labels, cached LAM and reference outputs,
+    and (for methods that read them) the LAM's hidden states ``[N, T, 32, d]``."""
 
     x: torch.Tensor
     y: torch.Tensor
     base: torch.Tensor
     ref: torch.Tensor
+    hidden: torch.Tensor | None = None
 
     @classmethod
-    def build(cls, x: np.ndarray, y: np.ndarray, lam: nn.Module, ref: nn.Module) -> SplitTensors:
+    def build(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        lam: nn.Module,
+        ref: nn.Module,
+        taps: tuple[int, ...] = (),
+    ) -> SplitTensors:
+        """Cache the frozen models' outputs over ``x``; with ``taps`` also the LAM's
+        hidden states after those blocks (see lasco.collab.side_taps)."""
         _check_xy(x, y, "adaptation data")
         xt = torch.as_tensor(x)
-        return cls(xt, torch.as_tensor(y), predict(lam, xt), predict(ref, xt))
+        hidden = None
+        if taps:
+            base, hidden = predict_taps(lam, xt, taps)
+        else:
+            base = predict(lam, xt)
+        return cls(xt, torch.as_tensor(y), base, predict(ref, xt), hidden)
 
     def __len__(self) -> int:
         return len(self.y)
 
+    def tensors(self) -> tuple[torch.Tensor | None, ...]:
+        """``(x, y, base, ref, hidden)``: what ``adapt`` moves to the device."""
+        return (self.x, self.y, self.base, self.ref, self.hidden)
+
     def subset(self, n: int) -> SplitTensors:
         if n < 1:
             raise DataError(f"adaptation needs at least 1 training sample, got n={n}")
-        return SplitTensors(self.x[:n], self.y[:n], self.base[:n], self.ref[:n])
+        hidden = None if self.hidden is None else self.hidden[:n]
+        return SplitTensors(self.x[:n], self.y[:n], self.base[:n], self.ref[:n], hidden)
+
+
+@torch.no_grad()
+def predict_taps(
+    model: CsiRefiner, x: np.ndarray | torch.Tensor, taps: tuple[int, ...], batch: int = 1024
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``predict`` that also returns the hidden states after blocks ``taps`` (on CPU)."""
+    dev = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    x = torch.as_tensor(x)
+    outs, hids = [], []
+    for i in range(0, len(x), batch):
+        o, h = model(x[i : i + batch].to(dev), taps=taps)
+        outs.append(o.float().cpu())
+        hids.append(h.float().cpu())
+    model.train(was_training)
+    return torch.cat(outs), torch.cat(hids)
+
+
+def _inputs(t: list[torch.Tensor | None], idx) -> tuple:
+    """A method's inputs ``(x, base, ref, hidden)`` at ``idx`` of ``(x, y, base, ref,
+    hidden)`` tensors."""
+    x, _, base, ref, hidden = t
+    return x[idx], base[idx], ref[idx], None if hidden is None else hidden[idx]
 
 
 def adapt(
@@ -337,13 +394,21 @@ def adapt(
     if not groups:
         raise DataError("method has no trainable parameters")
     opt = torch.optim.Adam(groups)
-    tr = [t.to(dev) for t in (train.x, train.y, train.base, train.ref)]
-    va = [t.to(dev) for t in (val.x, val.y, val.base, val.ref)]
+    warm_steps = cfg.warmup_epochs * math.ceil(len(train) / cfg.batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: min(1.0, (step + 1) / warm_steps) if warm_steps else 1.0
+    )
+    if method.needs_hidden and (train.hidden is None or val.hidden is None):
+        raise DataError(
+            f"{type(method).__name__} reads the LAM's hidden states: build the splits with taps"
+        )
+    tr = [None if t is None else t.to(dev) for t in train.tensors()]
+    va = [None if t is None else t.to(dev) for t in val.tensors()]
 
     def val_db() -> float:
         method.eval()
         with torch.no_grad():
-            v = _val_nmse_db(lambda s: method(va[0][s], va[2][s], va[3][s]), va[1], 1024)
+            v = _val_nmse_db(lambda s: method(*_inputs(va, s)), va[1], 1024)
         method.train()
         return v
 
@@ -356,11 +421,11 @@ def adapt(
             perm = torch.randperm(len(train), device=dev)
             for i in range(0, len(train), cfg.batch_size):
                 idx = perm[i : i + cfg.batch_size]
-                x, y, base, ref = (t[idx] for t in tr)
-                loss = torch.mean((method(x, base, ref) - y) ** 2)
+                loss = torch.mean((method(*_inputs(tr, idx)) - tr[1][idx]) ** 2)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                sched.step()
             v = val_db()
             res.val_nmse_db.append(v)
             res.epochs = epoch + 1
@@ -375,6 +440,7 @@ def adapt(
             bar.summary = f"best val {res.best_nmse_db:.2f} dB"
             if stale >= cfg.patience:
                 bar.summary += ", early stop"
+                res.stopped_early = True
                 break
     res.seconds = time.perf_counter() - t0
     method.load_state_dict(best)
@@ -400,12 +466,11 @@ def evaluate(method: Collab, data: SplitTensors, batch: int = 512) -> tuple[floa
 
     method.eval()
     dev = next(iter(method.parameters()), torch.empty(0)).device
+    t = data.tensors()
     with torch.no_grad():
         out = [
             method(
-                data.x[i : i + batch].to(dev),
-                data.base[i : i + batch].to(dev),
-                data.ref[i : i + batch].to(dev),
+                *(None if a is None else a.to(dev) for a in _inputs(t, slice(i, i + batch)))
             ).cpu()
             for i in range(0, len(data), batch)
         ]

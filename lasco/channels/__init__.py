@@ -1,4 +1,4 @@
-"""Channel data: environment specs, the paper's layout, Sionna generation, the cache.
+"""Channel data: environment specs, the built-in layouts, Sionna generation, the cache.
 
 ``lasco.channels.generate`` imports Sionna and torch; everything else here is
 numpy only. Use :func:`load_region` to get a region's channels, drawing and
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lasco.channels.layout import paper_catalogue, place_regions
+from lasco.channels.layout import paper_catalogue, place_regions, scenario_catalogue
 from lasco.channels.spec import (
     CDL_PROFILES,
     SCENARIOS,
@@ -21,6 +21,7 @@ from lasco.channels.spec import (
     parse_region_list,
 )
 from lasco.channels.store import ChannelCache, Split, default_cache_dir, split_region, to_real
+from lasco.errors import ConfigError
 
 __all__ = [
     "CDL_PROFILES",
@@ -30,14 +31,35 @@ __all__ = [
     "ChannelCache",
     "EnvSpec",
     "Split",
+    "builtin_catalogue",
     "default_cache_dir",
     "load_region",
     "paper_catalogue",
     "parse_region_list",
     "place_regions",
+    "scenario_catalogue",
     "split_region",
     "to_real",
 ]
+
+_BUILTIN: dict[str, Callable[[], Catalogue]] = {
+    "paper": paper_catalogue,
+    "scenarios": scenario_catalogue,
+}
+
+
+def builtin_catalogue(name: str) -> Catalogue:
+    """A catalogue shipped with the library, by name: ``paper`` or ``scenarios``.
+
+    Raises ConfigError naming the known catalogues when ``name`` is none of them.
+    """
+    try:
+        factory = _BUILTIN[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown built-in catalogue {name!r}; known: {', '.join(_BUILTIN)}"
+        ) from None
+    return factory()
 
 
 def load_region(

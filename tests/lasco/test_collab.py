@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lasco.collab import METHODS, ELasco, build_method, lora_rank_for
+from lasco.collab import METHODS, ELasco, build_method, lora_rank_for, side_taps
 from lasco.errors import ConfigError
 from lasco.models import build_model, count_params
 
@@ -100,3 +100,62 @@ def test_building_a_method_does_not_touch_the_originals(pair):
 def test_unknown_method():
     with pytest.raises(ConfigError, match="unknown method 'magic'"):
         build_method("magic", build_model("tiny"), build_model("tiny"))
+
+
+def _hidden(lam, x):
+    with torch.no_grad():
+        return lam(x, taps=side_taps(lam.cfg.n_layers))[1]
+
+
+def test_side_taps_read_the_middle_and_last_blocks():
+    assert side_taps(4) == (2, 4) and side_taps(20) == (10, 20)
+    assert side_taps(1) == (1,) and side_taps(0) == ()
+
+
+def test_output_refiner_starts_at_the_lam_and_reads_its_output(pair):
+    lam, ref, x, base, refo = pair
+    m, y = _out("refiner", lam, ref, x, base, refo)
+    assert torch.allclose(y, base, atol=1e-6)
+    with torch.no_grad():
+        m.proxy.head.weight.normal_(std=0.1)
+        m.base_embed.weight.normal_(std=0.1)
+        moved = m(x, base, refo)
+        assert not torch.allclose(moved, base, atol=1e-4)
+        # the correction depends on the LAM output, not only on x
+        assert not torch.allclose(m(x, base + 0.5, refo) - (base + 0.5), moved - base, atol=1e-4)
+
+
+def test_side_network_starts_at_the_lam_and_reads_hidden_states(pair):
+    lam, ref, x, base, refo = pair
+    hidden = _hidden(lam, x)
+    m = build_method("side", lam, ref).eval()
+    assert m.needs_hidden and m.taps == side_taps(lam.cfg.n_layers)
+    with torch.no_grad():
+        assert torch.allclose(m(x, base, refo, hidden), base, atol=1e-6)
+        m.proxy.head.weight.normal_(std=0.1)
+        a, b = m(x, base, refo, hidden), m(x, base, refo, hidden + 1.0 * torch.randn_like(hidden))
+        assert not torch.allclose(a, b, atol=1e-4)
+    with pytest.raises(ConfigError, match="hidden states"):
+        m(x, base, refo)
+    with pytest.raises(ConfigError, match="hidden states"):
+        m(x, base, refo, hidden[:, :1])
+
+
+@pytest.mark.parametrize("key", ["refiner", "side"])
+def test_new_plugins_train_without_a_gradient_through_the_lam(pair, key):
+    lam, ref, x, base, refo = pair
+    m = build_method(key, lam, ref).train()
+    m(x, base, refo, _hidden(lam, x)).pow(2).mean().backward()
+    assert all(p.grad is None for p in lam.parameters())
+    assert all(p.grad is None for p in ref.parameters())
+    trained = [p for p in m.parameters() if p.requires_grad]
+    assert trained and all(p.grad is not None for p in trained)
+
+
+def test_new_plugin_parameter_counts(pair):
+    lam, ref, *_ = pair
+    d, d_lam, n_ref = ref.cfg.d_model, lam.cfg.d_model, count_params(ref)
+    assert build_method("refiner", lam, ref).trainable_params() == n_ref + 64 * d
+    taps = len(side_taps(lam.cfg.n_layers))
+    expected = n_ref + 2 * d_lam + taps + d_lam * d + d
+    assert build_method("side", lam, ref).trainable_params() == expected
