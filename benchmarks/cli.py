@@ -1,5 +1,6 @@
-"""``python -m benchmarks``: LascoRuntime (``runtime``), adaptation epochs (``adapt``) and
-the xApp (``xapp``), each printing a table and writing JSON (and a PNG) with ``--json``."""
+"""``python -m benchmarks``: LascoRuntime (``runtime``), adaptation epochs (``adapt``), the
+xApp (``xapp``) and pre-training precision and compile (``pretrain``), each printing a table
+and writing JSON (and a PNG) with ``--json``."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from lasco.errors import LascoError
 from lasco.provenance import git_commit
 
 __all__ = ["build_parser", "main"]
+
+DEFAULT_PRESETS = "lam-small,lam-base,sam"
 
 
 def cmd_runtime(args: argparse.Namespace) -> int:
@@ -87,6 +90,49 @@ def cmd_xapp(args: argparse.Namespace) -> int:
     return bench_main(args)
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    import torch
+
+    from benchmarks.pretrain import accuracy_data, format_bench, run_pretrain_bench, write_bench
+    from lasco.channels import parse_region_list
+    from lasco.models import get_preset
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    quick = args.quick
+    presets = tuple(
+        p.strip() for p in (args.presets or ("tiny" if quick else DEFAULT_PRESETS)).split(",")
+    )
+    for preset in presets:
+        get_preset(preset)  # an unknown name fails now, not after the first preset's run
+    batch = args.batch_size or (16 if quick else 256)
+    steps = args.steps or (20 if quick else 100)
+    data = accuracy_data(
+        steps,
+        batch,
+        cache=ChannelCache(args.cache),
+        regions=tuple(parse_region_list(args.regions)),
+        samples=args.samples,
+        n_eval=128 if quick else 1024,
+    )
+    result = run_pretrain_bench(
+        presets,
+        batch=batch,
+        warmup=args.warmup if args.warmup is not None else (1 if quick else 3),
+        rounds=args.rounds or (3 if quick else 5),
+        round_steps=args.round_steps or (2 if quick else 4),
+        steps=steps,
+        compile=not args.no_compile,
+        data=data,
+    )
+    result["settings"]["quick"] = quick
+    print(format_bench(result))
+    if args.json:
+        for p in write_bench(result, args.json):
+            print(f"wrote {p}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true")
@@ -116,6 +162,39 @@ def build_parser() -> argparse.ArgumentParser:
     bx.add_argument("--json", help="write the records here (and a PNG beside it)")
     bx.add_argument("--quick", action="store_true", help="fewer UE counts and indications")
     bx.set_defaults(func=cmd_xapp)
+    bp = sub.add_parser(
+        "pretrain",
+        help="pre-training samples/s in fp32/bf16, eager/compiled, and bf16's accuracy cost",
+    )
+    bp.add_argument("--json", help="write the result here (and a PNG beside it)")
+    bp.add_argument("--presets", help=f"comma-separated model presets (default {DEFAULT_PRESETS})")
+    bp.add_argument("--threads", type=int, help="torch threads (default: torch's, all cores)")
+    bp.add_argument(
+        "--steps", type=int, help="training steps of the accuracy runs (default 100; quick 20)"
+    )
+    bp.add_argument(
+        "--quick", action="store_true", help="preset tiny, batch 16, few steps: seconds"
+    )
+    bp.add_argument("--batch-size", type=int, help="batch (default 256, as pre-training; quick 16)")
+    bp.add_argument("--rounds", type=int, help="timed round-robin rounds (default 5; quick 3)")
+    bp.add_argument(
+        "--round-steps", type=int, help="steps per variant and round (default 4; quick 2)"
+    )
+    bp.add_argument("--warmup", type=int, help="untimed steps after the first (default 3; quick 1)")
+    bp.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="eager variants only (no C++ compiler, or to skip the compiles)",
+    )
+    bp.add_argument("--cache", help="channel cache folder (read only; default: the usual one)")
+    bp.add_argument(
+        "--regions",
+        default="1-8",
+        help="cached source regions for the accuracy runs (default 1-8; synthetic data "
+        "when the cache lacks any of them)",
+    )
+    bp.add_argument("--samples", type=int, default=1000, help="cached samples per region")
+    bp.set_defaults(func=cmd_pretrain)
     return p
 
 

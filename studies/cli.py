@@ -20,9 +20,10 @@ __all__ = ["build_parser", "cmd_experiment", "main", "supervise", "worker_comman
 
 def cmd_experiment(args: argparse.Namespace) -> int:
     from lasco.errors import ConfigError
+    from studies.config import STUDIES
     from studies.smoke import EXPERIMENT_PRESETS, format_table, run_experiment, write_outputs
 
-    if args.preset == "study":
+    if args.preset in STUDIES:
         return _run_study(args)
     if args.preset not in EXPERIMENT_PRESETS:
         raise ConfigError(
@@ -68,8 +69,8 @@ def worker_commands(args: argparse.Namespace) -> list[list[str]]:
 
     k = args.workers
     threads = args.threads or max(1, (os.cpu_count() or 1) // k)
-    base = [sys.executable, "-m", "studies", "experiment", "--preset", "study", "--resume"]
-    base += ["--json", str(args.json or "reports/adaptation.json"), "--threads", str(threads)]
+    base = [sys.executable, "-m", "studies", "experiment", "--preset", args.preset, "--resume"]
+    base += ["--json", str(_report_path(args)), "--threads", str(threads)]
     for flag, value in (
         ("--budget-minutes", args.budget_minutes),
         ("--cache", args.cache),
@@ -145,8 +146,17 @@ def _print_status(cfg, lam, ref, state_path: Path) -> int:
     return 0
 
 
+def _report_path(args: argparse.Namespace) -> Path:
+    """The study's report JSON (its state file sits beside it): ``--json``, else
+    reports/adaptation.json for the first study and reports/PRESET.json for the others."""
+    if args.json:
+        return Path(args.json)
+    name = "adaptation" if args.preset == "study" else args.preset
+    return Path("reports") / f"{name}.json"
+
+
 def _run_study(args: argparse.Namespace) -> int:
-    from studies.config import StudyConfig
+    from studies.config import STUDIES
     from studies.report import write_study
     from studies.runner import run_study
 
@@ -159,7 +169,7 @@ def _run_study(args: argparse.Namespace) -> int:
     if args.workers > 1:
         if workers > 1:
             raise ConfigError("--workers runs the shards itself: leave out --shard")
-        out = Path(args.json or "reports/adaptation.json")
+        out = _report_path(args)
         logs = [out.with_name(f"{out.stem}.worker{i}.log") for i in range(args.workers)]
         code = supervise(worker_commands(args), logs)
         # The report of every shard's cells (nothing left to run unless a worker failed or
@@ -171,12 +181,13 @@ def _run_study(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     lam, ref, lam_manifest, ref_manifest = store_models(args.store, args.trusted)
-    out = Path(args.json or "reports/adaptation.json")
+    out = _report_path(args)
+    cfg = STUDIES[args.preset]
     if args.status:
-        return _print_status(StudyConfig(), lam, ref, out.with_suffix(".state.json"))
+        return _print_status(cfg, lam, ref, out.with_suffix(".state.json"))
     projection = Projection.from_id(lam_manifest.projection_id)
     report = run_study(
-        StudyConfig(),
+        cfg,
         lam,
         ref,
         projection,
@@ -187,6 +198,7 @@ def _run_study(args: argparse.Namespace) -> int:
         shard=(index, workers),
     )
     meta = {
+        "preset": args.preset,
         "lam_preset": (lam_manifest.model or {}).get("name"),
         "sam_preset": (ref_manifest.model or {}).get("name"),
         "projection_id": lam_manifest.projection_id,
@@ -210,7 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
     exp = sub.add_parser("experiment", help="the whole chain: pretrain, adapt every method")
-    exp.add_argument("--preset", default="smoke")
+    exp.add_argument(
+        "--preset",
+        default="smoke",
+        help="smoke (the offline experiment) or a study: study (the paper's methods), "
+        "comparison (fair budgets, new plug-ins), capacity (run it with --store of another "
+        "reference SAM size), scenarios (targets of other scenarios)",
+    )
     exp.add_argument("--catalogue", help="JSON catalogue with 'role': source|target per region")
     exp.add_argument("--cache", help="cache folder")
     exp.add_argument("--json", help="write the result JSON (and a PNG beside it)")

@@ -54,11 +54,13 @@ def remaining_seconds(
 
 def stage_name(cfg: StudyConfig, cell: Cell) -> str:
     """The stage of the plan ``cell`` belongs to, as ``--status`` prints it."""
-    _, alpha, seed = split_key(cell[0])
+    parts = split_key(cell[0])
     n = cell[1]
-    if alpha is not None:
+    if parts.lr is not None:
+        return f"learning-rate trials, n = {n}: regions {', '.join(cfg.tuning)}"
+    if parts.alpha is not None:
         return f"alpha sweep, n = {n}"
-    if seed is not None:
+    if parts.seed is not None:
         return f"seed reruns, n = {n}: {', '.join(cfg.seed_methods)}"
     if is_headline(cfg, cell):
         full = METHODS[cfg.roles.full_finetune].label

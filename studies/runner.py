@@ -3,9 +3,13 @@
 On the target regions with a pre-trained LAM and reference SAM (the shipped ones
 by default), it adapts every method of lasco.collab from ``n`` target samples for
 each n of the study, and records test NMSE (dB) and GCS, validation NMSE after
-every epoch, epochs and seconds to reach 95 % of the final gain, trainable
-parameters and training FLOPs. It also sweeps a fixed alpha of the learned-alpha
-plug-in at one n, and reruns some methods with other seeds.
+every epoch, the learning rate, whether patience or the epoch cap ended the run,
+epochs and seconds to reach 95 % of the final gain, trainable parameters and
+training FLOPs. Each trained method first tries every rate of the study's grid on
+the tuning regions and then adapts at the one validation chose (studies.config);
+a headline cell on a tuning region is its trial at that rate, taken over, not rerun.
+It can also sweep a fixed alpha of the learned-alpha plug-in at one n, and reruns
+some methods with other seeds.
 
 Each finished cell (method, n, region) is written at once to a state file beside
 the report (studies.state); ``resume=True`` skips finished cells, so a study that
@@ -23,15 +27,26 @@ from typing import Any
 
 import numpy as np
 
-from lasco.channels import ChannelCache, load_region, paper_catalogue, split_region, to_real
+from lasco.channels import ChannelCache, builtin_catalogue, load_region, split_region, to_real
 from lasco.channels.store import split_sizes
 from lasco.codec import Projection
-from lasco.collab import METHODS, Collab, ELasco, build_method
+from lasco.collab import METHODS, Collab, ELasco, build_method, taps_for
 from lasco.errors import ConfigError
 from lasco.flops import training_flops
 from lasco.models import CsiRefiner
 from lasco.train import AdaptConfig, SplitTensors, adapt, evaluate
-from studies.config import ALL, StudyConfig, cell_key, cell_label, split_key, study_plan
+from studies.config import (
+    ALL,
+    StudyConfig,
+    cell_key,
+    cell_label,
+    chosen_lr,
+    lr_decided,
+    lr_key,
+    split_key,
+    study_plan,
+    trained_method,
+)
 from studies.progress import remaining_seconds
 from studies.state import StudyState
 from studies.summary import summarise
@@ -71,6 +86,9 @@ def run_cell(
         fit = adapt(method, tr, va, cfg, desc=desc, progress=progress)
         e95 = epochs_to_fraction(fit.val_nmse_db)
         cell.update(
+            lr=cfg.lr,
+            lam_lr=cfg.lam_lr,
+            stopped_early=fit.stopped_early,
             train_seconds=round(fit.seconds, 3),
             epochs=fit.epochs,
             best_epoch=fit.best_epoch,
@@ -91,9 +109,12 @@ def run_cell(
 
 
 def _check(cfg: StudyConfig, shard: tuple[int, int], resume: bool) -> None:
-    unknown = [m for m in cfg.methods if m not in METHODS] + cfg.roles.unknown()
+    named = [*cfg.methods, *(cfg.curve_methods or ()), *cfg.seed_methods]
+    unknown = [m for m in named if m not in METHODS] + cfg.roles.unknown()
     if unknown:
         raise ConfigError(f"unknown methods {unknown}")
+    if stray := [r for r in cfg.tuning if r not in cfg.targets]:
+        raise ConfigError(f"tuning regions {stray} are not targets of the study")
     index, workers = shard
     if not 0 <= index < workers:
         raise ConfigError(f"shard {index}/{workers}: expected 0 <= index < count")
@@ -102,14 +123,58 @@ def _check(cfg: StudyConfig, shard: tuple[int, int], resume: bool) -> None:
 
 
 def _method(
-    cfg: StudyConfig, key: str, lam: CsiRefiner, ref: CsiRefiner
+    cfg: StudyConfig, key: str, lam: CsiRefiner, ref: CsiRefiner, cells: dict[str, dict]
 ) -> tuple[Collab, bool, AdaptConfig]:
-    """The method a plan key adapts, whether it trains, and its adaptation settings."""
-    name, alpha, seed = split_key(key)
-    if name is None:  # the alpha sweep: the learned-alpha plug-in with alpha fixed
-        return ELasco(lam, ref, alpha=alpha, learn_alpha=False), True, cfg.adapt
-    adapt_cfg = cfg.adapt if seed is None else replace(cfg.adapt, seed=seed)
+    """The method a plan key adapts, whether it trains, and its adaptation settings (its
+    trial's rate, else the rate validation chose for it; ``cells`` hold the trials)."""
+    key_parts = split_key(key)
+    adapt_cfg = cfg.adapt
+    trained = _trains(cfg, key)
+    lr = key_parts.lr
+    if lr is None and METHODS[trained].trains:
+        lr = chosen_lr(cfg, cells, trained)
+    if lr is not None:
+        adapt_cfg = replace(adapt_cfg, lr=lr, lam_lr=lr)
+    if key_parts.seed is not None:
+        adapt_cfg = replace(adapt_cfg, seed=key_parts.seed)
+    if key_parts.method is None:  # the alpha sweep: the learned-alpha plug-in, alpha fixed
+        return ELasco(lam, ref, alpha=key_parts.alpha, learn_alpha=False), True, adapt_cfg
+    name = key_parts.method
     return build_method(name, lam, ref), METHODS[name].trains, adapt_cfg
+
+
+def _trains(cfg: StudyConfig, key: str) -> str:
+    return trained_method(key, cfg.roles)
+
+
+def _ready(cfg: StudyConfig, key: str, cells: dict[str, dict]) -> bool:
+    """Whether a plan key can run: a trial always, another cell of a trained method once
+    validation has chosen its rate."""
+    method = _trains(cfg, key)
+    return (
+        split_key(key).lr is not None
+        or not METHODS[method].trains
+        or lr_decided(cfg, cells, method)
+    )
+
+
+def _taken_over(cfg: StudyConfig, ck: str, cells: dict[str, dict]) -> dict | None:
+    """The finished trial a cell would repeat exactly (a method at the headline n on a
+    tuning region, at its chosen rate, default seed), or None."""
+    key, n, region = ck.split("|")
+    parts = split_key(key)
+    if (
+        not cfg.trials()
+        or parts.method is None
+        or parts.lr is not None
+        or parts.seed is not None
+        or n != str(cfg.headline_n)
+        or region not in cfg.tuning
+        or not METHODS[parts.method].trains
+    ):
+        return None
+    trial = cell_key(lr_key(parts.method, chosen_lr(cfg, cells, parts.method)), n, region)
+    return cells.get(trial)
 
 
 _Tensors = tuple[SplitTensors, SplitTensors, SplitTensors]
@@ -129,8 +194,9 @@ class _Data:
         cache: ChannelCache | None,
     ) -> None:
         self.cfg, self.lam, self.ref, self.projection, self.cache = cfg, lam, ref, projection, cache
-        catalogue = paper_catalogue()
+        catalogue = builtin_catalogue(cfg.catalogue)
         self._specs = {r: catalogue.get(r) for r in cfg.targets}  # unknown regions fail now
+        self.taps = taps_for(cfg.methods, lam)  # hidden states, when a method reads them
         self._tensors: dict[str, _Tensors] = {}
 
     def region(self, region: str) -> _Tensors:
@@ -139,7 +205,9 @@ class _Data:
             h = to_real(load_region(spec, self.cfg.samples_per_target, self.cache))
             sp = split_region(h, spec.seed)
             self._tensors[region] = tuple(
-                SplitTensors.build(self.projection.roundtrip(x), x, self.lam, self.ref)
+                SplitTensors.build(
+                    self.projection.roundtrip(x), x, self.lam, self.ref, taps=self.taps
+                )
                 for x in (sp.train, sp.val, sp.test)
             )
         return self._tensors[region]
@@ -158,6 +226,7 @@ def run_study(
     budget_s: float | None = None,
     shard: tuple[int, int] = (0, 1),
     log: Callable[[str], None] = print,
+    wait_s: float = 15.0,
 ) -> dict[str, Any]:
     """Run (or finish) the study; returns the report (see studies.summary.summarise).
 
@@ -167,7 +236,9 @@ def run_study(
     shared folder) split the study over one state file; they must all ``resume``. A
     worker done with its own cells then takes the others' not yet claimed ones, from the
     end of the plan (see ``StudyState.claim``), so no worker idles while another has a
-    queue. The report covers every cell in the file, whichever worker finished it.
+    queue. A worker with nothing ready while another runs the trials a cell waits for
+    checks again every ``wait_s`` seconds. The report covers every cell in the file,
+    whichever worker finished it.
     """
     _check(cfg, shard, resume)
     index, workers = shard
@@ -180,6 +251,7 @@ def run_study(
     # a shard that has run out of its own cells takes the others' from the end of the plan
     # (their workers start from the front); claims keep two workers off one cell
     order = mine + [k for j, k in reversed(list(enumerate(cells))) if j % workers != index]
+    own = set(mine)
     tag = f" (shard {index}/{workers})" if workers > 1 else ""
     log(f"study: {len(plan)} cells, {len(state.cells)} done, {len(mine)} to run{tag}")
     t0 = time.perf_counter()
@@ -193,28 +265,38 @@ def run_study(
                     f"{plural(len(left), 'cell')} of the study left for --resume"
                 )
             break
+        ready = [k for k in order if _ready(cfg, cells[k][0], state.cells)]
+        ready_set = set(ready)
         if workers > 1:
-            ck = state.claim(order)
+            ck = state.claim(ready)
         else:
-            ck = next((k for k in mine if k not in state.cells), None)
+            ck = next((k for k in ready if k in own and k not in state.cells), None)
         if ck is None:
+            blocked = [k for k in cells if k not in state.cells and k not in ready_set]
+            if workers > 1 and blocked and state.running():
+                time.sleep(wait_s)  # cells wait for trials other workers are running
+                state.refresh()
+                continue
             break
         i += 1
         key, n, region = cells[ck]
-        tr, va, te = data.region(region)
-        n_int = n_all if n == ALL else int(n)
-        method, trains, adapt_cfg = _method(cfg, key, lam, ref)
-        cell = run_cell(
-            method,
-            lam,
-            ref,
-            (tr.subset(n_int), va, te),
-            adapt_cfg,
-            trains=trains,
-            desc=f"{key} n={n} @ {region}",
-            progress=progress,
-        )
-        cell["n"] = n_int
+        if (trial := _taken_over(cfg, ck, state.cells)) is not None:
+            cell = dict(trial, taken_from_trial=True)
+        else:
+            tr, va, te = data.region(region)
+            n_int = n_all if n == ALL else int(n)
+            method, trains, adapt_cfg = _method(cfg, key, lam, ref, state.cells)
+            cell = run_cell(
+                method,
+                lam,
+                ref,
+                (tr.subset(n_int), va, te),
+                adapt_cfg,
+                trains=trains,
+                desc=f"{key} n={n} @ {region}",
+                progress=progress,
+            )
+            cell["n"] = n_int
         state.save(ck, cell)
         left = [cells[k] for k in order if k not in state.cells]  # this worker's view
         eta = remaining_seconds(state.cells, left, n_all, n_val, roles=cfg.roles)

@@ -21,7 +21,7 @@ from lasco import metrics
 from lasco.channels import Catalogue, ChannelCache, load_region, paper_catalogue, split_region
 from lasco.channels.store import to_real
 from lasco.codec import Projection, parse_ratio
-from lasco.collab import METHODS, ELasco, build_method
+from lasco.collab import METHODS, ELasco, build_method, taps_for
 from lasco.errors import CatalogueError, ConfigError
 from lasco.models import build_model, count_params, get_preset
 from lasco.progress import progress as progress_bar
@@ -153,9 +153,10 @@ def run_experiment(
     results: dict[str, dict[str, Any]] = {m: _empty_record() for m in preset.methods}
     for env_id, sp in tgt_splits.items():
         n_train = preset.target_train_n or len(sp.train)
-        tr = SplitTensors.build(*_xy(sp.train[:n_train], proj), lam, ref)
-        va = SplitTensors.build(*_xy(sp.val, proj), lam, ref)
-        te = SplitTensors.build(*_xy(sp.test, proj), lam, ref)
+        taps = taps_for(preset.methods, lam)
+        tr = SplitTensors.build(*_xy(sp.train[:n_train], proj), lam, ref, taps)
+        va = SplitTensors.build(*_xy(sp.val, proj), lam, ref, taps)
+        te = SplitTensors.build(*_xy(sp.test, proj), lam, ref, taps)
         for key in preset.methods:
             method = build_method(key, lam, ref)
             rec = results[key]

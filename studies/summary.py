@@ -8,9 +8,20 @@ from typing import Any
 
 import numpy as np
 
+from lasco.channels import builtin_catalogue
 from lasco.collab import METHODS
 from lasco.models import CsiRefiner, count_params
-from studies.config import ALL, StudyConfig, alpha_key, cell_key, seed_key, study_plan
+from studies.config import (
+    ALL,
+    StudyConfig,
+    alpha_key,
+    cell_key,
+    chosen_lr,
+    lr_decided,
+    lr_trials,
+    seed_key,
+    study_plan,
+)
 
 __all__ = ["summarise"]
 
@@ -33,6 +44,9 @@ def _entry(recs: dict[str, dict[str, Any]], n: int) -> dict[str, Any]:
     if any("alpha" in c for c in recs.values()):
         entry["alpha"] = {r: c["alpha"] for r, c in recs.items()}
     entry["val_curve"] = {r: c["val_curve"] for r, c in recs.items() if "val_curve" in c}
+    trained = [c for c in recs.values() if "stopped_early" in c]
+    if trained:  # runs the epoch cap ended (patience would have gone on)
+        entry["at_cap"] = sum(not c["stopped_early"] for c in trained)
     return entry
 
 
@@ -49,7 +63,47 @@ def _methods(cfg: StudyConfig, cells: dict[str, dict], n_all: int) -> dict[str, 
             (c["trainable_params"] for k, c in cells.items() if k.startswith(m + "|")), None
         )
         methods[m] = {"label": METHODS[m].label, "trainable_params": trainable, "by_n": by_n}
+        if METHODS[m].trains and cfg.trials():
+            methods[m]["lr_trials"] = {
+                f"{g:g}": round(v, 4) for g, v in lr_trials(cfg, cells, m).items()
+            }
+            methods[m]["lr"] = chosen_lr(cfg, cells, m) if lr_decided(cfg, cells, m) else None
+        elif METHODS[m].trains:
+            methods[m]["lr"] = chosen_lr(cfg, cells, m)
     return methods
+
+
+def _recovery(cfg: StudyConfig, methods: dict[str, Any], los: dict[str, bool]) -> dict[str, Any]:
+    """Per size and method: the mean gain (dB) over the LAM alone and the fraction of full
+    fine-tuning's gain it is, over all regions and LOS / NLOS apart, on the regions where
+    the method, the LAM alone and full fine-tuning are all done (paired)."""
+    base, ft = cfg.roles.base, cfg.roles.full_finetune
+    out: dict[str, Any] = {}
+    for n in (str(v) for v in cfg.ns):
+        ref = methods.get(base, {}).get("by_n", {}).get(n, {}).get("nmse_db", {})
+        full = methods.get(ft, {}).get("by_n", {}).get(n, {}).get("nmse_db", {})
+        rows = {}
+        for m, rec in methods.items():
+            own = rec["by_n"].get(n, {}).get("nmse_db", {})
+            regions = [r for r in cfg.targets if r in own and r in ref and r in full]
+            if not regions or m == base:
+                continue
+            row: dict[str, Any] = {"regions": len(regions)}
+            for part, keep in (("all", None), ("los", True), ("nlos", False)):
+                rs = [r for r in regions if keep is None or los[r] is keep]
+                if not rs:
+                    continue
+                gain = float(np.mean([ref[r] - own[r] for r in rs]))
+                ft_gain = float(np.mean([ref[r] - full[r] for r in rs]))
+                row[part] = {
+                    "gain_db": round(gain, 4),
+                    "finetune_gain_db": round(ft_gain, 4),
+                    "fraction": round(gain / ft_gain, 4) if ft_gain > 0 else None,
+                }
+            rows[m] = row
+        if rows:
+            out[n] = rows
+    return out
 
 
 def _seed_runs(cfg: StudyConfig, cells: dict[str, dict]) -> dict[str, Any]:
@@ -104,15 +158,21 @@ def summarise(
     plan = {cell_key(*c) for c in study_plan(cfg)}
     settings = {f: v for f, v in asdict(cfg).items() if f != "roles"}  # roles: at the top
     k = cfg.k_envs
+    catalogue = builtin_catalogue(cfg.catalogue)
+    los = {r: catalogue.get(r).los for r in cfg.targets}
+    methods = _methods(cfg, cells, n_all)
     return {
         "lam_params": lam_params,
         "sam_params": ref_params,
         "target_regions": list(cfg.targets),
+        "catalogue": cfg.catalogue,
+        "target_los": los,
         "n_all": n_all,
         "headline_n": cfg.headline_n,
-        "roles": asdict(cfg.roles),
+        "roles": json.loads(json.dumps(asdict(cfg.roles))),
         "config": json.loads(json.dumps(settings, default=str)),
-        "methods": _methods(cfg, cells, n_all),
+        "methods": methods,
+        "recovery": _recovery(cfg, methods, los),
         "alpha_sweep": sweep,
         "alpha_sweep_nmse_db": sweep_by_region,
         "alpha_sweep_n": cfg.alpha_n,

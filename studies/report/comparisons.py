@@ -84,7 +84,7 @@ def _ranking(report: dict[str, Any], data: _Paired) -> list[str]:
 def _los_against_nlos(report: dict[str, Any], data: _Paired) -> list[str]:
     shared, nm, _ = data
     p, base, ft = role(report, "proposed"), role(report, "base"), role(report, "full_finetune")
-    los, nlos = los_nlos(shared)
+    los, nlos = los_nlos(shared, report)
     if not (los and nlos and ft in nm):
         return []
 

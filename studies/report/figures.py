@@ -82,7 +82,7 @@ def _learned_alpha(report: dict[str, Any], ax: Any) -> None:
     from matplotlib.patches import Patch
 
     alpha = report["e_lasco_alpha"]
-    los, _ = los_nlos(list(alpha))
+    los, _ = los_nlos(list(alpha), report)
     ax.bar(
         list(alpha),
         list(alpha.values()),
@@ -110,7 +110,7 @@ def _fixed_alpha(report: dict[str, Any], ax: Any) -> None:
     learned, base = role(report, "learned_alpha"), role(report, "base")
     alone = report["methods"].get(base, {}).get("by_n", {}).get(n_key, {}).get("nmse_db", {})
     nmse = report["methods"].get(learned, {}).get("by_n", {}).get(n_key, {}).get("nmse_db", {})
-    los, nlos = los_nlos(regions)
+    los, nlos = los_nlos(regions, report)
     for name, group in (("all", regions), ("LOS", los), ("NLOS", nlos)):
         if not all(r in alone for r in group):
             continue

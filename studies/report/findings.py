@@ -142,7 +142,7 @@ def _alpha_sweep(report: dict[str, Any]) -> list[str]:
         f"best at {best} ({mean[best]:.2f} dB) and spans "
         f"{max(mean.values()) - mean[best]:.2f} dB over alpha = {', '.join(by_alpha)}"
     )
-    los, nlos = los_nlos(shared)
+    los, nlos = los_nlos(shared, report)
     per_group = [
         f"{name} {min(by_alpha, key=lambda a, g=group: avg(by_alpha[a], g))}"
         for name, group in (("LOS", los), ("NLOS", nlos))

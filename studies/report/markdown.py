@@ -39,20 +39,43 @@ def _setup(report: dict[str, Any], meta: dict[str, Any]) -> str:
         if report.get("seed_runs")
         else ""
     )
+    grid = cfg.get("lr_grid") or []
+    if len(grid) > 1:
+        tuning = cfg.get("tune_targets") or report["target_regions"][:4]
+        rates = (
+            f"the learning rate of each method (all its parameters at one rate) chosen from "
+            f"{', '.join(f'{g:g}' for g in grid)} by the mean validation NMSE of trials at "
+            f"n = {size(headline(report))} on regions {', '.join(tuning)}"
+        )
+    elif grid:
+        rates = f"learning rate {grid[0]:g} for every parameter"
+    else:
+        rates = f"lr {adapt['lr']} (LAM weights {adapt['lam_lr']})"
+    warm = adapt.get("warmup_epochs", 0)
+    warmup = f", a {warm}-epoch linear warm-up" if warm else ""
     return (
-        "Written by `python -m studies experiment --preset study`. LAM: "
-        f"`{meta.get('lam_preset')}` ({report['lam_params']:,} parameters), reference SAM "
+        f"Written by `python -m studies experiment --preset {meta.get('preset', 'study')}`. "
+        f"LAM: `{meta.get('lam_preset')}` ({report['lam_params']:,} parameters), reference SAM "
         f"`{meta.get('sam_preset')}` ({report['sam_params']:,}); projection "
-        f"`{meta.get('projection_id')}`{ratio}. Targets: regions "
-        f"{', '.join(report['target_regions'])} of the paper layout (odd NLOS, even LOS), "
+        f"`{meta.get('projection_id')}`{ratio}. Targets: {_targets(report)}, "
         f"{cfg['samples_per_target']} channels each, split 8:1:1; 'all' is "
-        f"n = {report['n_all']}. Adaptation: lr {adapt['lr']} (LAM weights "
-        f"{adapt['lam_lr']}), at most {adapt['max_epochs']} epochs, early stop after "
-        f"{adapt['patience']} without validation gain; one run per cell (seed "
-        f"{adapt.get('seed', 0)}), so region counts carry a sign test rather than error "
-        f"bars{seeds}. Mean NMSE is the mean over regions of each region's test NMSE in dB. "
-        f"Cells done: {report['cells_done']} of {report['cells_total']}. The proposed method "
-        f"is {label(report, role(report, 'proposed'))}."
+        f"n = {report['n_all']}. Adaptation: {rates}, at most {adapt['max_epochs']} "
+        f"epochs{warmup}, early stop after {adapt['patience']} without validation gain; one "
+        f"run per cell (seed {adapt.get('seed', 0)}), so region counts carry a sign test "
+        f"rather than error bars{seeds}. Mean NMSE is the mean over regions of each region's "
+        f"test NMSE in dB. Cells done: {report['cells_done']} of {report['cells_total']}. "
+        f"The proposed method is {label(report, role(report, 'proposed'))}."
+    )
+
+
+def _targets(report: dict[str, Any]) -> str:
+    regions = ", ".join(report["target_regions"])
+    if report.get("catalogue", "paper") == "paper":
+        return f"regions {regions} of the paper layout (odd NLOS, even LOS)"
+    los, nlos = los_nlos(report["target_regions"], report)
+    return (
+        f"{regions} of the `{report['catalogue']}` catalogue (LOS: {', '.join(los)}; "
+        f"NLOS: {', '.join(nlos)})"
     )
 
 
@@ -88,6 +111,75 @@ def _headline_table(report: dict[str, Any]) -> str:
     return table(["method", *head], rows)
 
 
+def _share(part: dict[str, Any] | None) -> str:
+    if not part or part.get("fraction") is None:
+        return "-"
+    return f"{100 * part['fraction']:.0f} %"
+
+
+def _recovery(report: dict[str, Any]) -> list[str]:
+    """Each method's gain over the base role as a share of the full-fine-tuning role's,
+    with the rate validation chose and the runs the epoch cap ended."""
+    rec = report.get("recovery", {})
+    if not rec:
+        return []
+    n, lam_p = headline(report), report["lam_params"]
+    ft = role(report, "full_finetune")
+    ft_t = quiet_seconds(report, ft) or by_n(report, ft, n).get("train_seconds")
+    rows = []
+    for k, info in report["methods"].items():
+        at_n = rec.get(n, {}).get(k)
+        if at_n is None:
+            continue
+        at_all = rec.get("all", {}).get(k, {})
+        entry, tp = by_n(report, k, n), info.get("trainable_params") or 0
+        own_t = quiet_seconds(report, k) or entry.get("train_seconds")
+        rows.append(
+            [
+                k,
+                f"{at_n['all']['gain_db']:+.2f}",
+                f"{at_all['all']['gain_db']:+.2f}" if at_all.get("all") else "-",
+                _share(at_n.get("all")),
+                _share(at_n.get("los")),
+                _share(at_n.get("nlos")),
+                f"{tp:,} ({100 * tp / lam_p:.1f} %)" if tp else "-",
+                or_dash(own_t, ".1f") if tp else "-",
+                f"{100 * own_t / ft_t:.0f} %" if tp and own_t and ft_t else "-",
+                "-" if info.get("lr") is None else f"{info['lr']:g}",
+                str(entry.get("at_cap", "-")),
+            ]
+        )
+    head = [
+        "method",
+        f"gain n={n} (dB)",
+        "gain all (dB)",
+        "share of FT gain",
+        "LOS",
+        "NLOS",
+        "trainable (% LAM)",
+        "s/adapt",
+        "% of FT time",
+        "lr",
+        f"runs at the cap (n={n})",
+    ]
+    return [
+        "",
+        f"## Share of {label(report, ft)}'s gain (n = {size(n)})",
+        "",
+        f"Gain: mean test NMSE improvement over {label(report, role(report, 'base'))} in dB, "
+        f"on the regions done for both; share: that gain over {label(report, ft)}'s at the "
+        "same n, over all target regions and LOS / NLOS apart."
+        + (
+            " `lr`: the rate validation chose from the common grid."
+            if len(report["config"].get("lr_grid") or []) > 1
+            else ""
+        )
+        + " Runs at the cap ended at the epoch cap, not by patience (- where not recorded).",
+        "",
+        table(head, rows),
+    ]
+
+
 def _timing_note(report: dict[str, Any]) -> str:
     n, timing = headline(report), report.get("adapt_timing")
     note = (
@@ -109,11 +201,13 @@ def _timing_note(report: dict[str, Any]) -> str:
 
 
 def _alpha(report: dict[str, Any]) -> list[str]:
+    if not report.get("alpha_sweep_nmse_db") and not report["e_lasco_alpha"]:
+        return []
     parts = ["", f"## Alpha (n = {report['alpha_sweep_n']})", ""]
     by_alpha = report.get("alpha_sweep_nmse_db", {})
     if by_alpha:
         regions = report["target_regions"]
-        los, nlos = los_nlos(regions)
+        los, nlos = los_nlos(regions, report)
         rows = []
         for name, group in (("mean", regions), ("LOS", los), ("NLOS", nlos)):
             row = [name]
@@ -213,6 +307,7 @@ def markdown(report: dict[str, Any], meta: dict[str, Any]) -> str:
         _headline_table(report),
         "",
         _timing_note(report),
+        *_recovery(report),
         "",
         "## Goals",
         "",

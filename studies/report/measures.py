@@ -91,9 +91,15 @@ def avg(d: dict[str, float], regions: list[str] | None = None) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
-def los_nlos(regions: list[str]) -> tuple[list[str], list[str]]:
-    """The paper layout's target regions: even numbers are LOS, odd NLOS."""
-    return [r for r in regions if int(r) % 2 == 0], [r for r in regions if int(r) % 2 == 1]
+def los_nlos(
+    regions: list[str], report: dict[str, Any] | None = None
+) -> tuple[list[str], list[str]]:
+    """``regions`` split into LOS and NLOS ones: by the report's ``target_los`` when it
+    has one, else by the paper layout's rule (even numbers LOS, odd NLOS)."""
+    flags = (report or {}).get("target_los")
+    if flags is None:
+        flags = {r: int(r) % 2 == 0 for r in regions}
+    return [r for r in regions if flags[r]], [r for r in regions if not flags[r]]
 
 
 def sizes(report: dict[str, Any]) -> list[str]:

@@ -90,7 +90,7 @@ def test_bad_worker_options_are_refused(argv, message):
 
 def test_status_reads_the_state_of_the_shipped_models_study(tmp_path, capsys):
     from lasco.export import store_models
-    from studies.config import StudyConfig
+    from studies.config import STUDIES
 
     out = tmp_path / "adaptation.json"
     argv = ["experiment", "--preset", "study", "--json", str(out), "--status"]
@@ -98,7 +98,7 @@ def test_status_reads_the_state_of_the_shipped_models_study(tmp_path, capsys):
     assert "no study state here yet (nothing has run)" in capsys.readouterr().err
     lam, ref, _, _ = store_models()
     cells = {"lasco|1000|101": {"n": 1000, "train_seconds": 35.0}}
-    state = {"config_hash": StudyConfig().hash(lam, ref), "cells": cells}
+    state = {"config_hash": STUDIES["study"].hash(lam, ref), "cells": cells}
     out.with_suffix(".state.json").write_text(json.dumps(state))
     assert main(argv) == 0
     text = capsys.readouterr().out

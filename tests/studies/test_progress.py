@@ -1,8 +1,10 @@
 """Where a study stands: cells done per stage and the time the rest should take."""
 
+from dataclasses import replace
+
 import pytest
 
-from studies.config import Roles, StudyConfig
+from studies.config import STUDIES, Roles
 from studies.progress import remaining_seconds, study_progress
 
 HEADLINE = "headline: every method at n = 1000, LAM fully fine-tuned at n = all"
@@ -33,7 +35,7 @@ def test_alpha_cells_cost_what_the_learned_alpha_role_costs():
 
 
 def test_progress_counts_each_stage_of_the_plan():
-    cfg = StudyConfig()
+    cfg = STUDIES["study"]
     cells = {
         "lasco|1000|101": {"n": 1000, "train_seconds": 35.0},
         "lam-finetune|all|104": {"n": 4000, "train_seconds": 100.0},
@@ -59,6 +61,15 @@ def test_progress_counts_each_stage_of_the_plan():
 
 
 def test_the_headline_stage_names_the_full_finetuning_role():
-    cfg = StudyConfig(roles=Roles(full_finetune="lora"))
+    cfg = replace(STUDIES["study"], roles=Roles(full_finetune="lora"))
     stages = [r["stage"] for r in study_progress(cfg, {})]
     assert stages[0] == "headline: every method at n = 1000, LoRA on the LAM (PEFT) at n = all"
+
+
+def test_the_comparison_tries_rates_before_its_headline():
+    cfg = STUDIES["comparison"]
+    rows = study_progress(cfg, {})
+    assert rows[0]["stage"] == "learning-rate trials, n = 1000: regions 101, 102, 103, 104"
+    trained = sum(1 for m in cfg.methods if m not in ("lam-only", "sam-only"))
+    assert rows[0]["planned"] == trained * len(cfg.lr_grid) * 4
+    assert rows[1]["stage"] == HEADLINE

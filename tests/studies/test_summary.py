@@ -14,6 +14,8 @@ CFG = StudyConfig(
     alpha_grid=(0.5,),
     seed_methods=("lasco",),
     extra_seeds=(1,),
+    lr_grid=(),
+    curve_methods=None,
 )
 
 
@@ -89,3 +91,38 @@ def test_cells_done_and_serving_memory(report):
     mem = report["serving_memory_bytes"]
     assert mem["fine_tuned_lam_copies"] == 4 * 10 * lam_p == 4 * 10 * report["lam_params"]
     assert mem["lasco"] == 4 * (lam_p + report["sam_params"] * 11 + 10)
+
+
+def test_recovery_is_each_methods_share_of_full_finetunings_gain_los_and_nlos_apart():
+    cfg = StudyConfig(
+        targets=("101", "102", "103", "104"),
+        ns=(1000,),
+        methods=("lam-only", "e-lasco", "lam-finetune"),
+        lr_grid=(1e-3, 3e-4),
+        tune_targets=("101",),
+        seed_methods=(),
+        extra_seeds=(),
+    )
+    lam_only = {"101": -2.0, "102": -10.0, "103": -3.0, "104": -12.0}  # odd NLOS, even LOS
+    ft = {"101": -3.0, "102": -14.0, "103": -3.5, "104": -13.0}
+    el = {"101": -2.5, "102": -12.0, "103": -3.0, "104": -12.5}
+    cells = {}
+    for m, vals in (("lam-only", lam_only), ("lam-finetune", ft), ("e-lasco", el)):
+        for r, v in vals.items():
+            cells[f"{m}|1000|{r}"] = _cell(v, stopped_early=r != "104", val_curve=[0.0, -1.0])
+    for m in ("e-lasco", "lam-finetune"):
+        cells[f"{m}@lr=0.001|1000|101"] = _cell(-1, val_curve=[0.0, -1.0])
+        cells[f"{m}@lr=0.0003|1000|101"] = _cell(-1, val_curve=[0.0, -2.0])
+    r = summarise(cfg, cells, *_models(), 4000)
+    assert r["target_los"] == {"101": False, "102": True, "103": False, "104": True}
+    rec = r["recovery"]["1000"]["e-lasco"]
+    # gains over the LAM alone: e-lasco 0.5, 2, 0, 0.5 (mean 0.75); fine-tuning 1, 4, 0.5, 1
+    assert rec["all"]["gain_db"] == pytest.approx(0.75)
+    assert rec["all"]["fraction"] == pytest.approx(0.75 / 1.625, abs=1e-4)
+    assert rec["los"]["fraction"] == pytest.approx(1.25 / 2.5, abs=1e-4)
+    assert rec["nlos"]["fraction"] == pytest.approx(0.25 / 0.75, abs=1e-4)
+    assert r["recovery"]["1000"]["lam-finetune"]["all"]["fraction"] == pytest.approx(1.0)
+    assert "lam-only" not in r["recovery"]["1000"]
+    el_rec = r["methods"]["e-lasco"]
+    assert el_rec["lr"] == 3e-4 and el_rec["lr_trials"] == {"0.001": -1.0, "0.0003": -2.0}
+    assert el_rec["by_n"]["1000"]["at_cap"] == 1  # region 104 ran to the cap

@@ -45,4 +45,6 @@ TINY = StudyConfig(
     alpha_n=8,
     seed_methods=("e-lasco",),
     extra_seeds=(1,),
+    curve_methods=None,
+    lr_grid=(),
 )

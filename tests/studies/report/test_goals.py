@@ -107,3 +107,44 @@ def test_goals_wait_for_every_region():
     judged = {g: ok for g, ok, _ in goals(r)}
     assert judged["E-LASCO with 1,000 samples beats every other method"] is None
     assert judged[REGIONS] is None  # one region of two, and no loss there
+
+
+def _plugin_report(fraction_side: float, side_params: int = 100, side_seconds: float = 2.0):
+    r = _report()
+    n = "1000"
+    r["methods"]["side"] = method(
+        {n: entry({"101": -8.6}, 1000, train_seconds=side_seconds)}, side_params, key="side"
+    )
+    r["recovery"] = {
+        n: {
+            "e-lasco": {
+                "regions": 1,
+                "all": {"gain_db": 0.3, "finetune_gain_db": 1.2, "fraction": 0.25},
+            },
+            "side": {
+                "regions": 1,
+                "all": {
+                    "gain_db": 1.2 * fraction_side,
+                    "finetune_gain_db": 1.2,
+                    "fraction": fraction_side,
+                },
+            },
+        }
+    }
+    return r
+
+
+PLUGIN = (
+    "a plug-in recovers at least 50% of LAM fully fine-tuned's gain at n = 1,000, training "
+    "at most 15% of the LAM's parameters in at most 25% of its adaptation time"
+)
+
+
+def test_the_best_plugin_is_judged_on_gain_share_parameters_and_time():
+    judged = {g: (ok, ev) for g, ok, ev in goals(_plugin_report(0.6))}
+    ok, evidence = judged[PLUGIN]
+    assert ok is True and evidence.startswith("best: side network")
+    assert "60% of the gain" in evidence and "10.0 % of the parameters" in evidence
+    assert {g: ok for g, ok, _ in goals(_plugin_report(0.4))}[PLUGIN] is False
+    assert {g: ok for g, ok, _ in goals(_plugin_report(0.6, side_params=200))}[PLUGIN] is False
+    assert {g: ok for g, ok, _ in goals(_plugin_report(0.6, side_seconds=6.0))}[PLUGIN] is False
