@@ -100,8 +100,8 @@ class StudyConfig:
     of the pre-training cell; "scenarios": other scenarios). ``curve_methods`` limits the
     sizes other than the headline to those methods (None: every method). ``lr_grid`` is
     the rates every trained method tries on ``tune_targets`` at the headline n (all its
-    parameters at one rate; None: the first four targets, in the paper's layout two LOS
-    and two NLOS regions); with one rate there are no trials, and with none every method
+    parameters at one rate; None: the first two targets, in the paper's layout one NLOS
+    and one LOS region); with one rate there are no trials, and with none every method
     keeps ``adapt``'s ``lr`` and ``lam_lr``."""
 
     targets: tuple[str, ...] = tuple(str(i) for i in range(101, 111))
@@ -125,7 +125,7 @@ class StudyConfig:
     @property
     def tuning(self) -> tuple[str, ...]:
         """The regions of the learning-rate trials."""
-        return self.tune_targets if self.tune_targets is not None else self.targets[:4]
+        return self.tune_targets if self.tune_targets is not None else self.targets[:2]
 
     def trials(self) -> bool:
         """Whether the plan holds learning-rate trials."""

@@ -4,8 +4,10 @@ import json
 import re
 
 import pytest
+import torch
 
 from lasco.cli import main
+from lasco.train import load_checkpoint
 
 
 def _run(capsys, *argv):
@@ -77,6 +79,23 @@ def test_generate_pretrain_adapt_evaluate_chain(capsys, tmp_path):
         for path, kind in ((lam, "lam"), (ref, "sam_ref"))
     ]
     assert pretrain == [0, 0] and lam.is_file() and ref.is_file()
+    # a second schedule from the LAM's weights, saved every epoch and resumable
+    more = tmp_path / "lam2.pt"
+    again = [
+        "pretrain", "--preset", "tiny", "--regions", "1-2", "--samples", "40", "--epochs", "3",
+        "--cache", cache, "--init", str(lam), "--resume", "--patience", "5", "--lr", "3e-4",
+        "--out", str(more),
+    ]  # fmt: skip
+    assert _run(capsys, *again)[0] == 0
+    state = torch.load(str(more) + ".state", weights_only=True)
+    assert state["epoch"] == 3 and len(state["train"]) == 3
+    _, _, meta = load_checkpoint(more)
+    assert meta["init"]["checkpoint"] == str(lam) and meta["lr_peak"] == 3e-4
+    assert meta["epochs_run"] == 3 and len(meta["train_curve"]) == len(meta["val_curve"]) == 3
+    assert _run(capsys, *again)[0] == 0  # the state is complete: nothing left to train
+    assert torch.load(str(more) + ".state", weights_only=True)["epoch"] == 3
+    code, _, err = _run(capsys, *[a if a != "tiny" else "lam-mini" for a in again])
+    assert code == 2 and "holds a tiny model, not lam-mini" in err
     code, out, _ = _run(
         capsys,
         "adapt",
@@ -116,6 +135,11 @@ def test_generate_pretrain_adapt_evaluate_chain(capsys, tmp_path):
         cache,
     )
     assert code == 0 and set(json.loads(out)) >= {"lam-only", "sam-only", "input_nmse_db"}
+    code, out, _ = _run(
+        capsys, "adapt", "--lam", str(lam), "--ref", str(ref), "--region", "101",
+        "--samples", "40", "--method", "side", "--max-epochs", "2", "--cache", cache,
+    )  # fmt: skip
+    assert code == 0 and json.loads(out)["method"] == "side"
 
 
 @pytest.mark.slow
