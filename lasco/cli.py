@@ -209,6 +209,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             max_epochs=args.max_epochs,
             patience=args.patience,
+            warmup_epochs=args.warmup_epochs,
         ),
         desc=args.method,
     )
@@ -351,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--batch-size", type=int, default=64)
             sp.add_argument("--max-epochs", type=int, default=100)
             sp.add_argument("--patience", type=int, default=20)
+            sp.add_argument(
+                "--warmup-epochs", type=int, default=0, help="linear learning-rate warm-up"
+            )
             sp.add_argument("--out", help="write the adapted method's state here")
 
     ex = sub.add_parser("export", help="write a checkpoint as an artifact folder (ONNX + torch)")
