@@ -75,10 +75,11 @@ default-models: $(STAMP)
 	$(BIN)/model-store --store $(DEFAULT_STORE) publish .cache/drafts/lam --key $(RELEASE_KEY)
 	$(BIN)/model-store --store $(DEFAULT_STORE) publish .cache/drafts/sam_ref --key $(RELEASE_KEY)
 
-# The adaptation study on the shipped models (hours on a CPU; resumes where it stopped), as
-# STUDY_WORKERS shard processes sharing the cores (two 1-thread workers beat one 2-thread run).
+# A study on the shipped models (hours on a CPU; resumes where it stopped), as STUDY_WORKERS
+# shard processes sharing the cores (two 1-thread workers beat one 2-thread run): STUDY is
+# comparison (fair budgets, reports/comparison.*) or study (the first, reports/adaptation.*).
+STUDY ?= comparison
 STUDY_WORKERS ?= 2
 study: $(STAMP)
 	$(BIN)/lasco data generate --regions 101-110 --samples 5000
-	$(BIN)/python -m studies experiment --preset study --json reports/adaptation.json --resume \
-		--workers $(STUDY_WORKERS)
+	$(BIN)/python -m studies experiment --preset $(STUDY) --resume --workers $(STUDY_WORKERS)
