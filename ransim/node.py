@@ -16,6 +16,7 @@ import numpy as np
 
 from lasco.channels import ChannelCache, EnvSpec, load_region, to_real
 from lasco.codec import Projection
+from lasco.errors import ConfigError
 from xapp import e2ap
 from xapp.e2sm_csi import CsiReport, decode_event_trigger, encode_report
 from xapp.mtypes import MType
@@ -80,7 +81,11 @@ class E2Node:
     def report(self, cell_id: str, n_ues: int) -> tuple[CsiReport, np.ndarray]:
         """A report of ``n_ues`` random UEs of a cell, and their true CSI ``[n, 2, 32, 32]``."""
         cell = self.cells[cell_id]
-        idx = self.rng.integers(0, len(cell.h), size=n_ues)
+        if n_ues > len(cell.h):
+            raise ConfigError(
+                f"cell {cell_id}: {n_ues} UEs in one report but {len(cell.h)} channels drawn"
+            )
+        idx = self.rng.choice(len(cell.h), size=n_ues, replace=False)  # distinct UEs
         h = cell.h[idx]
         rows = labels = None
         k = round(self.label_fraction * n_ues)

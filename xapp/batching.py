@@ -86,50 +86,102 @@ class MicroBatcher:
         return oldest is not None and (now - oldest) * 1e3 >= self.settings.max_wait_ms
 
     def flush(self) -> int:
-        """Reconstruct every queued row in one runtime call; returns the rows served."""
+        """Reconstruct every queued row in one runtime call; returns the rows served.
+
+        A batch the runtime cannot take as a whole is served report by report, so only
+        the report that fails is dropped (reason ``batch-error``). A served row whose
+        reconstruction is not finite is dropped (``non-finite-output``). The outputs are
+        written each on its own: SDL failing (``sdl_write_failed``, ``sdl_rows_lost``)
+        does not stop telemetry or the labelled samples, nor they SDL."""
         with self._lock:
             queue, self._queue, self._rows = self._queue, [], 0
         if not queue:
             return 0
+        groups = []
+        try:
+            groups.append((queue, self._reconstruct(queue)))
+        except Exception as exc:  # a report the checks let through still cannot cost others
+            self.counters.count("batch_failed")
+            self.counters.log_limited(
+                "batch", "a batch of %d reports failed (%r); serving them one by one",
+                len(queue), exc,
+            )  # fmt: skip
+            for item in queue:
+                try:
+                    groups.append(([item], self._reconstruct([item])))
+                except Exception as one:
+                    report = item[0]
+                    self.counters.drop(
+                        "batch-error", len(report), cell=report.cell_id, detail=repr(one)
+                    )
+        served = sum(self._write(group, res, envs) for group, (res, envs) in groups)
+        self.counters.count("served", served)
+        self.counters.count("flushes")
+        return served
+
+    def _reconstruct(self, queue: list[tuple[CsiReport, float]]):
+        """One runtime call over the reports' rows: ``(result, environment per report)``."""
         envs_of = [self.environment_of(r.cell_id) for r, _ in queue]
         codewords = np.concatenate([r.codewords for r, _ in queue])
         envs = np.concatenate([[e] * len(r) for (r, _), e in zip(queue, envs_of, strict=True)])
-        res = self.runtime.reconstruct(codewords, envs)
+        return self.runtime.reconstruct(codewords, envs), envs_of
+
+    def _write(self, queue: list[tuple[CsiReport, float]], res, envs_of: list[str]) -> int:
+        """Write one reconstructed group's outputs; returns its rows served."""
         entries: dict[str, bytes] = {}
         start, served = 0, 0
+        finite = np.isfinite(res.h_hat).all(axis=(1, 2, 3))
         for (report, t_in), env in zip(queue, envs_of, strict=True):
             n = len(report)
-            status, h_hat = res.status[start : start + n], res.h_hat[start : start + n]
+            status = res.status[start : start + n].copy()
+            h_hat = res.h_hat[start : start + n]
+            lost = (status == RowStatus.OK) & ~finite[start : start + n]
+            if lost.any():
+                self.counters.drop("non-finite-output", int(lost.sum()), cell=report.cell_id)
+                status[lost] = RowStatus.NON_FINITE
             version = res.proxies_used.get(env)  # what this reconstruction really used
             for i in np.flatnonzero(status == RowStatus.OK):
                 entries[f"csi/{report.cell_id}/{int(report.ue_ids[i])}"] = encode_csi_entry(
                     h_hat[i], report.timestamp_ns, env, version
                 )
             for code in (RowStatus.NON_FINITE, RowStatus.WRONG_LENGTH):
-                bad = int((status == code).sum())
+                bad = int((res.status[start : start + n] == code).sum())
                 if bad:
                     self.counters.drop(
                         code.name.lower().replace("_", "-"), bad, cell=report.cell_id
                     )
             ok = int((status == RowStatus.OK).sum())
             served += ok
-            nmse = self._labelled(report, h_hat, status, env)
-            good = h_hat[status == RowStatus.OK]
-            self.outputs.telemetry.record(
-                report.cell_id,
-                env or LAM_ONLY_ENV,
-                version,
-                ok,
-                time.perf_counter() - t_in,
-                nmse,
-                float(beam_share(good).mean()) if len(good) else None,
-            )
+            self._guarded("telemetry", self._record, report, t_in, h_hat, status, env, version, ok)
             start += n
         if entries:
-            self.outputs.sdl.set(self.outputs.namespace, entries)
-        self.counters.count("served", served)
-        self.counters.count("flushes")
+            try:
+                self.outputs.sdl.set(self.outputs.namespace, entries)
+            except Exception as exc:  # SDL down: the other outputs go on, the loss counted
+                self.counters.count("sdl_write_failed")
+                self.counters.count("sdl_rows_lost", len(entries))
+                self.counters.log_limited("sdl-write", "SDL write failed: %r", exc)
         return served
+
+    def _record(self, report, t_in, h_hat, status, env, version, ok) -> None:
+        nmse = self._labelled(report, h_hat, status, env)
+        good = h_hat[status == RowStatus.OK]
+        self.outputs.telemetry.record(
+            report.cell_id,
+            env or LAM_ONLY_ENV,
+            version,
+            ok,
+            time.perf_counter() - t_in,
+            nmse,
+            float(beam_share(good).mean()) if len(good) else None,
+        )
+
+    def _guarded(self, what: str, fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:
+            self.counters.count(f"{what}_failed")
+            self.counters.log_limited(what, "%s failed: %r", what, exc)
 
     def _labelled(
         self, report: CsiReport, h_hat: np.ndarray, status: np.ndarray, env: str

@@ -22,13 +22,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     core = build_core(Settings.from_controls(load_controls(args.config)))
     restored = core.restore()
-    result = replay(core, args.input, args.output)
+    bad: list[str] = []
+    result = replay(core, args.input, args.output, lambda i, why: bad.append(f"line {i}: {why}"))
     print(
         json.dumps(
             {"restored_policies": restored, **{k: result[k] for k in ("served", "dropped", "a1")}}
         )
     )
-    return 0
+    for line in bad[:10]:
+        print(f"error: {args.input}: {line.replace(': ', ' is not a captured message: ', 1)}",
+              file=sys.stderr)  # fmt: skip
+    if len(bad) > 10:
+        print(f"error: {len(bad) - 10} more lines are not captured messages", file=sys.stderr)
+    return 2 if bad else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:

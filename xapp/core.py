@@ -7,6 +7,7 @@ retries) and flushes a micro-batch that waited long enough.
 Nothing raised inside a handler escapes ``handle``: a handler answers the typed errors
 itself (see :class:`xapp.handlers.Handler`); anything else is counted as
 ``internal_error`` and logged at a limited rate, so one message never stops the xApp.
+``tick`` holds to the same rule for the timer's work (``tick_failed_<step>``).
 """
 
 from __future__ import annotations
@@ -88,9 +89,7 @@ class CsiXapp:
         )
         self._handlers = dispatch_table(
             [
-                IndicationHandler(
-                    settings.limits, runtime.projection.id, self.batcher, self.counters
-                ),
+                IndicationHandler(settings.limits, runtime.projection, self.batcher, self.counters),
                 A1PolicyHandler(self.policies, self.counters, settings.a1.handler_id),
                 SubscriptionHandler(self.subscriptions, self.counters),
             ]
@@ -132,11 +131,22 @@ class CsiXapp:
         a background write of labelled samples when one is due; returns the subscription
         requests due at ``now`` (monotonic seconds)."""
         now = time.monotonic() if now is None else now
-        with self._lock:
-            if self.batcher.due():
-                self.batcher.flush()
-            due = self.subscriptions.due(now)
-        self.dataset.tick()
+        due: Outgoing = []
+        for step in ("flush", "subscriptions", "dataset"):
+            try:  # each step on its own: one failing does not skip the others
+                if step == "flush":
+                    with self._lock:
+                        if self.batcher.due():
+                            self.batcher.flush()
+                elif step == "subscriptions":
+                    with self._lock:
+                        due = self.subscriptions.due(now)
+                else:
+                    self.dataset.tick()
+            except Exception as exc:  # the timer never dies
+                self.counters.count("internal_error")
+                self.counters.count(f"tick_failed_{step}")
+                self.counters.log_limited(f"tick-{step}", "periodic %s failed: %r", step, exc)
         return due
 
     def flush(self) -> int:

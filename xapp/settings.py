@@ -290,6 +290,14 @@ class LimitSettings:
         minimum=1,
         maximum=4096,
     )
+    max_abs_codeword: float = setting(
+        1000.0,
+        "reports with a finite codeword value beyond this magnitude are dropped "
+        "(reason e2sm-range)",
+        why="codewords of unit-power channels through the N(0, 1/M) projection stay within a "
+        "few units; 1000 only refuses corrupt reports, whose values would overflow the models",
+        minimum=1,
+    )
     log_every_s: float = setting(
         10.0,
         "at most one warning per drop reason per this interval (the counters count all)",

@@ -125,9 +125,13 @@ class RmrShell:
 
     def _ticker(self) -> None:
         while not self._stop.wait(self.tick_s):
-            for mtype, payload, meid in self.core.tick():
-                if not self.send(mtype, payload, meid):
-                    self.core.counters.count("send_failed_subscription")
+            try:  # the core's tick never raises; a failing send must not end the timer
+                for mtype, payload, meid in self.core.tick():
+                    if not self.send(mtype, payload, meid):
+                        self.core.counters.count("send_failed_subscription")
+            except Exception as exc:
+                self.core.counters.count("internal_error")
+                self.core.counters.log_limited("ticker", "timer step failed: %r", exc)
 
     # -- probes -------------------------------------------------------------------------
     def readiness(self) -> dict[str, bool]:

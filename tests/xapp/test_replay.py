@@ -19,6 +19,22 @@ def _capture(tmp_path, channel_cache, regions, *, indications, ues, samples, ext
     return cap
 
 
+def _store_config(tmp_path, world):
+    """Controls naming the world's store and key: the config file's path."""
+    cfg = tmp_path / "c.json"
+    cfg.write_text(
+        json.dumps(
+            {
+                "store": {
+                    "uri": str(world.root / "store"),
+                    "trusted_keys": [str(world.root / "keys" / "k.pub")],
+                }
+            }
+        )
+    )
+    return cfg
+
+
 def test_capture_then_replay_with_a1_ok_and_error(tmp_path, world, channel_cache, capsys):
     cap = _capture(tmp_path, channel_cache, "101,102", indications=6, ues=8, samples=40)
     lines = cap.read_text().splitlines()
@@ -61,24 +77,17 @@ def test_capture_then_replay_with_a1_ok_and_error(tmp_path, world, channel_cache
     assert summary["active_policies"] == ["p-101"]
 
 
-def test_replay_refuses_a_broken_capture(tmp_path, world, capsys):
+def test_replay_of_a_broken_capture_names_the_line_and_still_writes_its_summary(
+    tmp_path, world, capsys
+):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"mtype": 12050}\n')
-    cfg = tmp_path / "c.json"
-    cfg.write_text(
-        json.dumps(
-            {
-                "store": {
-                    "uri": str(world.root / "store"),
-                    "trusted_keys": [str(world.root / "keys" / "k.pub")],
-                }
-            }
-        )
-    )
-    code = xapp_main(
-        ["replay", "--config", str(cfg), "--input", str(bad), "--output", str(tmp_path / "o.jsonl")]
-    )
+    cfg = _store_config(tmp_path, world)
+    out = tmp_path / "o.jsonl"
+    code = xapp_main(["replay", "--config", str(cfg), "--input", str(bad), "--output", str(out)])
     assert code == 2 and "line 1 is not a captured message" in capsys.readouterr().err
+    summary = json.loads(out.read_text().splitlines()[-1])["summary"]
+    assert summary["counters"]["capture_line_invalid"] == 1 and summary["served"] == 0
 
 
 def test_replay_on_the_embedded_defaults(tmp_path, channel_cache, capsys):
@@ -110,3 +119,25 @@ def test_replay_on_the_embedded_defaults(tmp_path, channel_cache, capsys):
     statuses = [json.loads(base64.b64decode(r["payload_b64"]))["status"] for r in replies[:-1]]
     assert statuses == ["OK", "ERROR"]
     assert replies[-1]["summary"]["served"] == 12
+
+
+def test_replay_of_a_capture_salted_with_hostile_reports_serves_every_good_one(
+    tmp_path, world, channel_cache, node
+):
+    from tests.xapp.test_isolation import _hostile, _pdu
+
+    cap = _capture(tmp_path, channel_cache, "101,102", indications=6, ues=8, samples=40)
+    with open(cap, "a") as f:
+        for rep in _hostile(node).values():
+            write_message(f, MType.RIC_INDICATION, _pdu(rep), "gnb-1")
+        f.write("not json at all\n")
+    with open(cap) as f:  # the hostile reports in the middle, among the good ones
+        lines = f.read().splitlines()
+    cap.write_text("\n".join(lines[:3] + lines[6:] + lines[3:6]) + "\n")
+    cfg = _store_config(tmp_path, world)
+    out = tmp_path / "o.jsonl"
+    code = xapp_main(["replay", "--config", str(cfg), "--input", str(cap), "--output", str(out)])
+    assert code == 2  # the line that is not a message is named
+    summary = json.loads(out.read_text().splitlines()[-1])["summary"]
+    assert summary["served"] == 48
+    assert summary["dropped"] == {"e2sm-duplicate-ue": 1, "e2sm-range": 1, "e2sm-width": 1}
