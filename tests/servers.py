@@ -23,8 +23,11 @@ __all__ = ["InfluxServer", "RedisServer", "V2WriteBridge", "free_port"]
 
 
 class RedisServer:
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
+    """redis-server on a loopback port (``port``: that one, e.g. to restart a stopped
+    server where its clients expect it)."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.proc = subprocess.Popen(
             [
                 find_binary("redis-server"),

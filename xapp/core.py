@@ -95,6 +95,7 @@ class CsiXapp:
             ]
         )
         self._lock = threading.RLock()
+        self._next_restore = 0.0
 
     @property
     def mtypes(self) -> tuple[int, ...]:
@@ -127,14 +128,17 @@ class CsiXapp:
         return [(MType.A1_POLICY_QUERY, query, None), *self.subscriptions.due(time.monotonic())]
 
     def tick(self, now: float | None = None) -> Outgoing:
-        """Periodic work: flush a batch whose oldest row waited ``max_wait_ms`` and start
-        a background write of labelled samples when one is due; returns the subscription
-        requests due at ``now`` (monotonic seconds)."""
+        """Periodic work: flush a batch whose oldest row waited ``max_wait_ms``, start a
+        background write of labelled samples when one is due, retry restoring the saved
+        policies while SDL could not be read; returns the subscription requests due at
+        ``now`` (monotonic seconds)."""
         now = time.monotonic() if now is None else now
         due: Outgoing = []
-        for step in ("flush", "subscriptions", "dataset"):
+        for step in ("flush", "subscriptions", "dataset", "restore"):
             try:  # each step on its own: one failing does not skip the others
-                if step == "flush":
+                if step == "restore":
+                    self._retry_restore(now)
+                elif step == "flush":
                     with self._lock:
                         if self.batcher.due():
                             self.batcher.flush()
@@ -148,6 +152,16 @@ class CsiXapp:
                 self.counters.count(f"tick_failed_{step}")
                 self.counters.log_limited(f"tick-{step}", "periodic %s failed: %r", step, exc)
         return due
+
+    def _retry_restore(self, now: float) -> None:
+        """Restore the saved policies again when SDL could not be read at start."""
+        if not self.policies.restore_pending or now < self._next_restore:
+            return
+        self._next_restore = now + self.settings.sdl.restore_retry_s
+        with self._lock:
+            restored = self.policies.restore()
+        if restored:
+            self.counters.count("restored_late", restored)
 
     def flush(self) -> int:
         """Reconstruct every queued row now and write every labelled sample to the data

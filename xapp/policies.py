@@ -2,9 +2,12 @@
 reports are reconstructed for, and the proxy SAMs they put in the runtime.
 
 ``apply`` checks the policy against the running LAM, fetches and verifies its proxy from
-the model store and swaps it in; anything wrong raises :class:`PolicyRefused` and leaves
-the table and the runtime as they were. Instances are saved in SDL (``policy/<id>``) so a
-restarted xApp serves with the same SAMs before A1 answers its query (``restore``).
+the model store, saves the instance in SDL (``policy/<id>``) and only then swaps the proxy
+in: nothing is enforced that is not recorded. Anything wrong (SDL failing included)
+raises :class:`PolicyRefused` and leaves the table, the runtime and SDL as they were. A
+restarted xApp serves with the saved SAMs before A1 answers its query (``restore``); an
+SDL that cannot be read then is retried (``restore_pending``). ``delete`` always takes
+the instance out of service, and counts an SDL that could not forget it.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class PolicyTable(Mapping[str, A1Policy]):
         self.namespace, self.store_uri = namespace, store_uri
         self._policies: dict[str, A1Policy] = {}
         self._cell_env: dict[str, str] = {}
+        self.restore_pending = False
 
     # -- mapping -------------------------------------------------------------------------
     def __getitem__(self, instance_id: str) -> A1Policy:
@@ -86,23 +90,36 @@ class PolicyTable(Mapping[str, A1Policy]):
                 f"{self.runtime.lam_sha256[:12]}...",
             )
         env = policy.environment_id
-        if policy.proxy is None:
-            self.runtime.remove_proxy(env)
-        else:
-            self._install_proxy(env, policy, policy.proxy)
+        art = None if policy.proxy is None else self._fetch(policy.proxy)
+        key = NS_POLICY + instance_id
         old = self._policies.get(instance_id)
+        if persist:
+            self._save(key, policy)
+        try:
+            if art is None:
+                self.runtime.remove_proxy(env)
+            else:
+                self.runtime.set_proxy_from_artifact(env, art, mode=policy.mode, alpha=policy.alpha)
+        except IncompatibleProxy as exc:
+            if persist:  # the record goes back to what is enforced
+                self._undo_save(key, old)
+            raise PolicyRefused("incompatible", str(exc)) from None
         if old is not None:
             self._unmap(instance_id, old, keep_env=env)
         for cell in policy.cells:
             self._cell_env[cell] = env
         self._policies[instance_id] = policy
-        if persist:
-            blob = json.dumps(policy.to_dict()).encode()
-            self.sdl.set(self.namespace, {NS_POLICY + instance_id: blob})
 
     def delete(self, instance_id: str) -> bool:
-        """Remove an instance (its cells go back to the LAM); False when it was unknown."""
-        self.sdl.remove(self.namespace, [NS_POLICY + instance_id])
+        """Remove an instance (its cells go back to the LAM); False when it was unknown.
+        It leaves service even when SDL cannot forget it (``sdl_delete_failed``: a
+        restart would bring it back until A1's answer to the policy query drops it)."""
+        try:
+            self.sdl.remove(self.namespace, [NS_POLICY + instance_id])
+        except Exception as exc:
+            self.counters.count("sdl_delete_failed")
+            self.counters.log_limited("sdl-delete", "SDL could not forget policy %s: %r",
+                                      instance_id, exc)  # fmt: skip
         policy = self._policies.get(instance_id)
         if policy is None:
             return False
@@ -113,12 +130,23 @@ class PolicyTable(Mapping[str, A1Policy]):
     def restore(self) -> int:
         """Re-apply the instances saved in SDL; returns how many were restored. One that no
         longer applies (another LAM, a proxy gone from the store) is counted as
-        ``restore_failed``, logged and skipped."""
-        saved = self.sdl.find_and_get(self.namespace, NS_POLICY)
+        ``restore_failed``, logged and skipped. An SDL that cannot be read is counted
+        (``restore_sdl_failed``) and leaves ``restore_pending`` set for a retry."""
+        try:
+            saved = self.sdl.find_and_get(self.namespace, NS_POLICY)
+        except Exception as exc:
+            self.restore_pending = True
+            self.counters.count("restore_sdl_failed")
+            self.counters.log_limited("restore", "SDL unreadable at restore: %r", exc)
+            return 0
+        self.restore_pending = False
         restored = 0
         for key, blob in sorted(saved.items()):
+            instance_id = key[len(NS_POLICY) :]
+            if instance_id in self._policies:  # A1 re-sent it meanwhile: A1's stands
+                continue
             try:
-                self.apply(key[len(NS_POLICY) :], A1Policy.parse(json.loads(blob)), persist=False)
+                self.apply(instance_id, A1Policy.parse(json.loads(blob)), persist=False)
                 restored += 1
             except (PolicyRefused, ValueError) as exc:  # SchemaValidationError is a ValueError
                 self.counters.count("restore_failed")
@@ -131,7 +159,8 @@ class PolicyTable(Mapping[str, A1Policy]):
             return self.store
         return ModelStore(uri, self.store.trusted)
 
-    def _install_proxy(self, env: str, policy: A1Policy, ref: ProxyRef) -> None:
+    def _fetch(self, ref: ProxyRef):
+        """The verified proxy artifact a policy names; PolicyRefused on any failure."""
         try:
             art = self._store_for(ref.store_uri).fetch(ref.name, ref.version)
         except VerificationError as exc:
@@ -145,10 +174,24 @@ class PolicyTable(Mapping[str, A1Policy]):
                 f"{ref.name} v{ref.version} is {sha[:12]}..., the policy names "
                 f"{ref.sha256[:12]}...",
             )
+        return art
+
+    def _save(self, key: str, policy: A1Policy) -> None:
         try:
-            self.runtime.set_proxy_from_artifact(env, art, mode=policy.mode, alpha=policy.alpha)
-        except IncompatibleProxy as exc:
-            raise PolicyRefused("incompatible", str(exc)) from None
+            self.sdl.set(self.namespace, {key: json.dumps(policy.to_dict()).encode()})
+        except Exception as exc:
+            self.counters.count("sdl_write_failed")
+            raise PolicyRefused("sdl", f"the policy could not be saved in SDL: {exc}") from None
+
+    def _undo_save(self, key: str, old: A1Policy | None) -> None:
+        try:
+            if old is None:
+                self.sdl.remove(self.namespace, [key])
+            else:
+                self.sdl.set(self.namespace, {key: json.dumps(old.to_dict()).encode()})
+        except Exception as exc:
+            self.counters.count("sdl_write_failed")
+            self.counters.log_limited("sdl-undo", "SDL could not undo %s: %r", key, exc)
 
     def _unmap(self, instance_id: str, old: A1Policy, *, keep_env: str | None) -> None:
         """Forget ``old``'s cells; unload its proxy unless ``keep_env`` (the environment

@@ -4,17 +4,26 @@ as the in-memory stand-in. Values are bytes (the CSI entries are msgpack already
 from __future__ import annotations
 
 import os
+import threading
 
 __all__ = ["RedisSdl"]
 
 
+_ENV_LOCK = threading.Lock()
+
+
 class RedisSdl:
+    """ricsdl's SyncStorage on ``host:port``. ricsdl reads its server from the
+    environment (DBAAS_SERVICE_HOST/PORT) when the storage is made, so they are set to
+    this instance's for that moment."""
+
     def __init__(self, host: str, port: int) -> None:
-        os.environ.setdefault("DBAAS_SERVICE_HOST", host)
-        os.environ.setdefault("DBAAS_SERVICE_PORT", str(port))
         from ricsdl.syncstorage import SyncStorage
 
-        self._storage = SyncStorage()
+        with _ENV_LOCK:
+            os.environ["DBAAS_SERVICE_HOST"] = host
+            os.environ["DBAAS_SERVICE_PORT"] = str(port)
+            self._storage = SyncStorage()
 
     @classmethod
     def from_env(cls) -> RedisSdl:

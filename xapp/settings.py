@@ -214,6 +214,14 @@ class SdlSettings:
         why="the namespace the rApp and the dashboards read",
         minLength=1,
     )
+    restore_retry_s: float = setting(
+        5.0,
+        "when SDL cannot be read at start, restoring the saved policies is retried this often",
+        unit="s",
+        why="Redis restarting beside the xApp is back within seconds; A1's re-sent CREATEs "
+        "take precedence meanwhile",
+        minimum=0.1,
+    )
 
 
 @dataclass(frozen=True)

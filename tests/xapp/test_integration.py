@@ -3,6 +3,7 @@ influxdb-client into InfluxDB 1.6.7 (via the /api/v2/write bridge), InfluxDB sto
 mid-run, and a restart that recovers its policies from Redis."""
 
 import json
+import time
 
 import pytest
 
@@ -80,3 +81,57 @@ def test_telemetry_reaches_influxdb_and_survives_it_going_down(make_core, node, 
     assert tel.flush() and tel.buffered == 0
     assert len(_points(server)) == 2 + 5
     json.dumps(core.counters.snapshot())
+
+
+def test_redis_stopped_during_create_delete_and_flush(make_core, node, world, tmp_path):
+    """Nothing is enforced that SDL did not record; DELETE and the CSI flush go on and
+    count what SDL lost; a start with SDL down serves and restores once it is back."""
+    from tests.servers import RedisServer
+
+    (tmp_path / "redis").mkdir()
+    redis = RedisServer(tmp_path / "redis")
+    try:
+        core = make_core(with_sdl=RedisSdl("127.0.0.1", redis.port), micro_batch={"max_batch": 8})
+        create = a1_request("CREATE", "p-101", policy_for(world, "101", ["cell-101"]))
+        assert _status(core.handle(MType.A1_POLICY_REQ, create)) == "OK"
+        saved = core.sdl.find_and_get("lasco-csi", "policy/")
+        assert set(saved) == {"policy/p-101"}
+        redis.stop()
+
+        other = a1_request("CREATE", "p-102", policy_for(world, "102", ["cell-102"]))
+        body = _body(core.handle(MType.A1_POLICY_REQ, other))
+        assert body["status"] == "ERROR" and "SDL" in body["reason"]
+        assert set(core.runtime.proxies) == {"101"} and "p-102" not in core.policies
+
+        for _, pdu, _ in node.indications(2, 8):
+            core.handle(MType.RIC_INDICATION, pdu, "gnb-1")
+        core.flush()
+        assert core.counters["served"] == 16 and core.counters["sdl_rows_lost"] > 0
+
+        delete = a1_request("DELETE", "p-101")
+        assert _status(core.handle(MType.A1_POLICY_REQ, delete)) == "DELETED"
+        assert core.counters["sdl_delete_failed"] == 1 and dict(core.cell_env) == {}
+
+        late = make_core(with_sdl=RedisSdl("127.0.0.1", redis.port), sdl={"restore_retry_s": 0.1})
+        assert late.restore() == 0 and late.counters["restore_sdl_failed"] == 1
+        late.tick()  # still down: counted again, nothing else happens
+        assert late.counters["restore_sdl_failed"] == 2 and not late.runtime.proxies
+        # Redis back (this one keeps no data on disk: the record is put back as a Redis
+        # with persistence would have kept it, p-101's DELETE having not been recorded)
+        redis = RedisServer(tmp_path / "redis", port=redis.port)
+        RedisSdl("127.0.0.1", redis.port).set("lasco-csi", saved)
+        time.sleep(0.15)  # past restore_retry_s
+        late.tick()
+        assert late.counters["restored_late"] == 1 and set(late.runtime.proxies) == {"101"}
+    finally:
+        redis.stop()
+
+
+def _body(replies):
+    [(mtype, payload)] = replies
+    assert mtype == MType.A1_POLICY_RESP
+    return json.loads(payload)
+
+
+def _status(replies):
+    return _body(replies)["status"]
