@@ -215,14 +215,19 @@ def model_from_store(art: VerifiedArtifact) -> CsiRefiner:
 
 
 def store_models(
-    store_uri: str | None = None, trusted: list[str] | tuple[str, ...] = ()
+    store_uri: str | None = None,
+    trusted: list[str] | tuple[str, ...] = (),
+    *,
+    lam_version: int | None = None,
+    ref_version: int | None = None,
 ) -> tuple[CsiRefiner, CsiRefiner, Manifest, Manifest]:
-    """The LAM and reference SAM (torch) of a model store (default: the shipped one) and
-    their manifests, after checking the reference SAM was trained against that LAM."""
+    """The LAM and reference SAM (torch) of a model store (default: the shipped one; the
+    latest versions unless given) and their manifests, after checking the reference SAM
+    was trained against that LAM."""
     from model_store import ModelStore, TrustedKeys, default_store
 
     store = ModelStore(store_uri, TrustedKeys(list(trusted))) if store_uri else default_store()
-    lam_art, ref_art = store.fetch("lam"), store.fetch("sam_ref")
+    lam_art, ref_art = store.fetch("lam", lam_version), store.fetch("sam_ref", ref_version)
     try:
         ref_art.manifest.check_compatible(lam_art.manifest)
     except IncompatibleModel as exc:

@@ -180,9 +180,14 @@ def _run_study(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    lam, ref, lam_manifest, ref_manifest = store_models(args.store, args.trusted)
     out = _report_path(args)
     cfg = STUDIES[args.preset]
+    lam, ref, lam_manifest, ref_manifest = store_models(
+        args.store,
+        args.trusted,
+        lam_version=None if args.store else cfg.lam_version,
+        ref_version=None if args.store else cfg.ref_version,
+    )
     if args.status:
         return _print_status(cfg, lam, ref, out.with_suffix(".state.json"))
     projection = Projection.from_id(lam_manifest.projection_id)

@@ -77,7 +77,7 @@ class Roles:
 
 # Settings that change no finished cell stay out of the hash: the seed reruns are cells
 # of their own ("METHOD#seedS"), and the roles only say how the report reads the cells.
-_UNHASHED = ("seed_methods", "extra_seeds", "roles")
+_UNHASHED = ("seed_methods", "extra_seeds", "roles", "lam_version", "ref_version")
 
 
 # Settings added after the first study ran, at the values that reproduce it, stay out of
@@ -121,6 +121,10 @@ class StudyConfig:
     seed_methods: tuple[str, ...] = ("e-lasco", "refiner", "side")
     extra_seeds: tuple[int, ...] = (1,)
     roles: Roles = field(default_factory=Roles)
+    # The store versions of the LAM and reference SAM the study ran on (None: the latest);
+    # the weights themselves are in the hash.
+    lam_version: int | None = None
+    ref_version: int | None = None
 
     @property
     def tuning(self) -> tuple[str, ...]:
@@ -323,6 +327,8 @@ STUDIES: dict[str, StudyConfig] = {
         seed_methods=("lasco", "e-lasco", "no-reference"),
         extra_seeds=(1, 2),
         roles=Roles(new_plugins=()),
+        lam_version=2,
+        ref_version=2,
     ),
     # The comparison on fair budgets: every method (the plug-ins beyond the paper too),
     # 300 epochs / patience 30 / 5-epoch warm-up, the rate chosen on validation from a

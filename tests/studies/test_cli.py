@@ -96,7 +96,7 @@ def test_status_reads_the_state_of_the_shipped_models_study(tmp_path, capsys):
     argv = ["experiment", "--preset", "study", "--json", str(out), "--status"]
     assert main(argv) != 0
     assert "no study state here yet (nothing has run)" in capsys.readouterr().err
-    lam, ref, _, _ = store_models()
+    lam, ref, _, _ = store_models(lam_version=2, ref_version=2)  # the first study's
     cells = {"lasco|1000|101": {"n": 1000, "train_seconds": 35.0}}
     state = {"config_hash": STUDIES["study"].hash(lam, ref), "cells": cells}
     out.with_suffix(".state.json").write_text(json.dumps(state))
