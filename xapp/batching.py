@@ -46,8 +46,9 @@ class MicroBatcher:
         runtime: reconstructs the rows.
         outputs: where results go.
         counters: served, flushes, drops by reason.
-        environment_of: the environment a cell's rows are reconstructed for ("" when
-            no policy maps the cell: the LAM alone).
+        route: a cell's ``(runtime slot, environment)``: the proxy slot its rows are
+            reconstructed with ("" for the LAM alone) and the environment they are tagged
+            with ("" when no policy maps the cell).
     """
 
     def __init__(
@@ -56,10 +57,10 @@ class MicroBatcher:
         runtime: LascoRuntime,
         outputs: Outputs,
         counters: Counters,
-        environment_of: Callable[[str], str],
+        route: Callable[[str], tuple[str, str]],
     ) -> None:
         self.settings, self.runtime, self.outputs = settings, runtime, outputs
-        self.counters, self.environment_of = counters, environment_of
+        self.counters, self.route = counters, route
         self._queue: list[tuple[CsiReport, float]] = []
         self._rows = 0
         self._lock = threading.Lock()
@@ -120,18 +121,21 @@ class MicroBatcher:
         return served
 
     def _reconstruct(self, queue: list[tuple[CsiReport, float]]):
-        """One runtime call over the reports' rows: ``(result, environment per report)``."""
-        envs_of = [self.environment_of(r.cell_id) for r, _ in queue]
+        """One runtime call over the reports' rows: ``(result, (slot, environment) per
+        report)``."""
+        routes = [self.route(r.cell_id) for r, _ in queue]
         codewords = np.concatenate([r.codewords for r, _ in queue])
-        envs = np.concatenate([[e] * len(r) for (r, _), e in zip(queue, envs_of, strict=True)])
-        return self.runtime.reconstruct(codewords, envs), envs_of
+        slots = np.concatenate([[s] * len(r) for (r, _), (s, _) in zip(queue, routes, strict=True)])
+        return self.runtime.reconstruct(codewords, slots), routes
 
-    def _write(self, queue: list[tuple[CsiReport, float]], res, envs_of: list[str]) -> int:
+    def _write(
+        self, queue: list[tuple[CsiReport, float]], res, routes: list[tuple[str, str]]
+    ) -> int:
         """Write one reconstructed group's outputs; returns its rows served."""
         entries: dict[str, bytes] = {}
         start, served = 0, 0
         finite = np.isfinite(res.h_hat).all(axis=(1, 2, 3))
-        for (report, t_in), env in zip(queue, envs_of, strict=True):
+        for (report, t_in), (slot, env) in zip(queue, routes, strict=True):
             n = len(report)
             status = res.status[start : start + n].copy()
             h_hat = res.h_hat[start : start + n]
@@ -139,7 +143,7 @@ class MicroBatcher:
             if lost.any():
                 self.counters.drop("non-finite-output", int(lost.sum()), cell=report.cell_id)
                 status[lost] = RowStatus.NON_FINITE
-            version = res.proxies_used.get(env)  # what this reconstruction really used
+            version = res.proxies_used.get(slot)  # what this reconstruction really used
             for i in np.flatnonzero(status == RowStatus.OK):
                 entries[f"csi/{report.cell_id}/{int(report.ue_ids[i])}"] = encode_csi_entry(
                     h_hat[i], report.timestamp_ns, env, version

@@ -85,7 +85,7 @@ class CsiXapp:
             runtime,
             Outputs(self.sdl, settings.sdl.namespace, self.telemetry, self.dataset),
             self.counters,
-            self.policies.environment_of,
+            self.policies.route,
         )
         self._handlers = dispatch_table(
             [

@@ -1,5 +1,11 @@
-"""The policy table: the active A1 policy instances, which environment each cell's
-reports are reconstructed for, and the proxy SAMs they put in the runtime.
+"""The policy table: the active A1 policy instances, which instance owns each cell, and
+the proxy SAMs they put in the runtime.
+
+A cell has one owner: an instance claiming a cell another instance holds is refused
+(``cell-owned``) until that one is updated or deleted. Every instance has its own proxy
+slot in the runtime (keyed by its instance id), so two instances of one environment, or
+a ``lam-only`` instance beside another, never unload each other's SAM; a cell's reports
+are reconstructed with its owner's slot and tagged with its owner's environment.
 
 ``apply`` checks the policy against the running LAM, fetches and verifies its proxy from
 the model store, saves the instance in SDL (``policy/<id>``) and only then swaps the proxy
@@ -57,7 +63,7 @@ class PolicyTable(Mapping[str, A1Policy]):
         self.runtime, self.store, self.sdl, self.counters = runtime, store, sdl, counters
         self.namespace, self.store_uri = namespace, store_uri
         self._policies: dict[str, A1Policy] = {}
-        self._cell_env: dict[str, str] = {}
+        self._owner: dict[str, str] = {}  # cell -> instance id
         self.restore_pending = False
 
     # -- mapping -------------------------------------------------------------------------
@@ -72,12 +78,27 @@ class PolicyTable(Mapping[str, A1Policy]):
 
     @property
     def cell_env(self) -> Mapping[str, str]:
-        """``{cell: environment}`` of every cell a policy maps (read-only view)."""
-        return types.MappingProxyType(self._cell_env)
+        """``{cell: environment}`` of every cell a policy maps (a read-only copy)."""
+        envs = {c: self._policies[i].environment_id for c, i in self._owner.items()}
+        return types.MappingProxyType(envs)
+
+    def owner_of(self, cell: str) -> str | None:
+        """The instance that owns ``cell``; None when no policy maps it."""
+        return self._owner.get(cell)
 
     def environment_of(self, cell: str) -> str:
         """The environment of ``cell``; "" when no policy maps it (the LAM alone)."""
-        return self._cell_env.get(cell, "")
+        owner = self._owner.get(cell)
+        return "" if owner is None else self._policies[owner].environment_id
+
+    def route(self, cell: str) -> tuple[str, str]:
+        """``(runtime slot, environment)`` of ``cell``'s reports: its owner's slot ("" for
+        the LAM alone: no owner, or a ``lam-only`` owner) and environment."""
+        owner = self._owner.get(cell)
+        if owner is None:
+            return "", ""
+        policy = self._policies[owner]
+        return ("" if policy.proxy is None else owner), policy.environment_id
 
     # -- changes -------------------------------------------------------------------------
     def apply(self, instance_id: str, policy: A1Policy, *, persist: bool = True) -> None:
@@ -89,7 +110,14 @@ class PolicyTable(Mapping[str, A1Policy]):
                 f"policy is for LAM {policy.lam_sha256[:12]}..., this xApp runs "
                 f"{self.runtime.lam_sha256[:12]}...",
             )
-        env = policy.environment_id
+        taken = {c: o for c in policy.cells if (o := self._owner.get(c)) not in (None, instance_id)}
+        if taken:
+            raise PolicyRefused(
+                "cell-owned",
+                "cells owned by other instances: "
+                + ", ".join(f"{c} ({o})" for c, o in sorted(taken.items()))
+                + "; update or delete those first",
+            )
         art = None if policy.proxy is None else self._fetch(policy.proxy)
         key = NS_POLICY + instance_id
         old = self._policies.get(instance_id)
@@ -97,17 +125,20 @@ class PolicyTable(Mapping[str, A1Policy]):
             self._save(key, policy)
         try:
             if art is None:
-                self.runtime.remove_proxy(env)
+                self.runtime.remove_proxy(instance_id)
             else:
-                self.runtime.set_proxy_from_artifact(env, art, mode=policy.mode, alpha=policy.alpha)
+                self.runtime.set_proxy_from_artifact(
+                    instance_id, art, mode=policy.mode, alpha=policy.alpha
+                )
         except IncompatibleProxy as exc:
             if persist:  # the record goes back to what is enforced
                 self._undo_save(key, old)
             raise PolicyRefused("incompatible", str(exc)) from None
         if old is not None:
-            self._unmap(instance_id, old, keep_env=env)
+            for cell in old.cells:
+                self._owner.pop(cell, None)
         for cell in policy.cells:
-            self._cell_env[cell] = env
+            self._owner[cell] = instance_id
         self._policies[instance_id] = policy
 
     def delete(self, instance_id: str) -> bool:
@@ -120,11 +151,12 @@ class PolicyTable(Mapping[str, A1Policy]):
             self.counters.count("sdl_delete_failed")
             self.counters.log_limited("sdl-delete", "SDL could not forget policy %s: %r",
                                       instance_id, exc)  # fmt: skip
-        policy = self._policies.get(instance_id)
+        policy = self._policies.pop(instance_id, None)
         if policy is None:
             return False
-        self._unmap(instance_id, policy, keep_env=None)
-        del self._policies[instance_id]
+        for cell in policy.cells:
+            self._owner.pop(cell, None)
+        self.runtime.remove_proxy(instance_id)
         return True
 
     def restore(self) -> int:
@@ -192,14 +224,3 @@ class PolicyTable(Mapping[str, A1Policy]):
         except Exception as exc:
             self.counters.count("sdl_write_failed")
             self.counters.log_limited("sdl-undo", "SDL could not undo %s: %r", key, exc)
-
-    def _unmap(self, instance_id: str, old: A1Policy, *, keep_env: str | None) -> None:
-        """Forget ``old``'s cells; unload its proxy unless ``keep_env`` (the environment
-        the instance now uses) is the same or another instance still uses it."""
-        for cell in old.cells:
-            self._cell_env.pop(cell, None)
-        env = old.environment_id
-        if env == keep_env:
-            return
-        if not any(p.environment_id == env for i, p in self._policies.items() if i != instance_id):
-            self.runtime.remove_proxy(env)

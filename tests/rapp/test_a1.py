@@ -69,7 +69,7 @@ def test_a_valid_policy_is_enforced_and_the_xapp_serves_its_proxy(a1, core, worl
     assert result.ok and result.status is A1Status.ENFORCED and result.action == "created"
     assert result.http_code == 202 and result.attempts == 1 and result.seconds > 0
     assert core.policies.environment_of("cell-101") == "101"
-    assert core.runtime.proxies["101"].sha256 == world.proxy_sha["101"]
+    assert core.runtime.proxies["lasco-101"].sha256 == world.proxy_sha["101"]
     assert "put_policy lasco-101: ENFORCED created" in caplog.text
 
 

@@ -30,7 +30,7 @@ def make_batcher(runtime):
             runtime,
             outputs,
             counters,
-            lambda cell: (envs or {}).get(cell, ""),
+            lambda cell: ((envs or {}).get(cell, ""),) * 2,  # the slot named as its env
         )
 
     return make

@@ -45,7 +45,7 @@ def test_a1_create_swaps_in_the_proxy_and_cells_are_served_with_it(core, world, 
         "handler_id": "csi-xapp",
         "status": "OK",
     }
-    assert core.runtime.proxies["101"].version == 1
+    assert core.runtime.proxies["p-101"].version == 1
     assert dict(core.cell_env) == {"cell-101": "101"}
     _serve(core, node)
     e101 = decode_csi_entry(
@@ -98,7 +98,7 @@ def test_restart_recovers_policies_from_sdl_before_a1_answers(core, world, make_
         )
     fresh = make_core(with_sdl=core.sdl)
     assert fresh.restore() == 2
-    assert set(fresh.runtime.proxies) == {"101", "102"}
+    assert set(fresh.runtime.proxies) == {"p-101", "p-102"}
     assert dict(fresh.cell_env) == {"cell-101": "101", "cell-102": "102"}
     assert sorted(fresh.policies) == ["p-101", "p-102"]
     msgs = fresh.start_messages()

@@ -39,7 +39,7 @@ def test_reconstructions_and_policies_in_redis_survive_a_restart(
         micro_batch={"max_batch": 8},
         sdl={"namespace": "it-csi"},
     )
-    assert fresh.restore() == 1 and set(fresh.runtime.proxies) == {"101"}
+    assert fresh.restore() == 1 and set(fresh.runtime.proxies) == {"p-101"}
     fresh.handle(MType.A1_POLICY_REQ, a1_request("DELETE", "p-101"))
     assert sdl.find_and_get("it-csi", "policy/") == {}
 
@@ -101,7 +101,7 @@ def test_redis_stopped_during_create_delete_and_flush(make_core, node, world, tm
         other = a1_request("CREATE", "p-102", policy_for(world, "102", ["cell-102"]))
         body = _body(core.handle(MType.A1_POLICY_REQ, other))
         assert body["status"] == "ERROR" and "SDL" in body["reason"]
-        assert set(core.runtime.proxies) == {"101"} and "p-102" not in core.policies
+        assert set(core.runtime.proxies) == {"p-101"} and "p-102" not in core.policies
 
         for _, pdu, _ in node.indications(2, 8):
             core.handle(MType.RIC_INDICATION, pdu, "gnb-1")
@@ -122,7 +122,7 @@ def test_redis_stopped_during_create_delete_and_flush(make_core, node, world, tm
         RedisSdl("127.0.0.1", redis.port).set("lasco-csi", saved)
         time.sleep(0.15)  # past restore_retry_s
         late.tick()
-        assert late.counters["restored_late"] == 1 and set(late.runtime.proxies) == {"101"}
+        assert late.counters["restored_late"] == 1 and set(late.runtime.proxies) == {"p-101"}
     finally:
         redis.stop()
 

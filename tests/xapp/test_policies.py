@@ -79,12 +79,12 @@ BAD = {
 @pytest.mark.parametrize("case", list(BAD))
 def test_a_refused_policy_keeps_everything_as_it_was(table, world, tmp_path, case):
     table.apply("p-101", _policy(world, "101", ["cell-101"]))
-    running = table.runtime.proxies["101"]
+    running = table.runtime.proxies["p-101"]
     over, reason = BAD[case]
     with pytest.raises(PolicyRefused) as exc:
         table.apply("p-101", _policy(world, "101", ["cell-9"], **over(world, tmp_path)))
     assert exc.value.reason == reason
-    assert table.runtime.proxies["101"] is running
+    assert table.runtime.proxies["p-101"] is running
     assert dict(table.cell_env) == {"cell-101": "101"}
     assert table["p-101"].cells == ("cell-101",)
 
@@ -99,7 +99,7 @@ def test_apply_maps_cells_and_persists_the_instance(table, world):
 def test_delete_sends_cells_back_to_the_lam(table, world):
     table.apply("p-101", _policy(world, "101", ["cell-101"]))
     assert table.delete("p-101") is True
-    assert "101" not in table.runtime.proxies and dict(table.cell_env) == {}
+    assert "p-101" not in table.runtime.proxies and dict(table.cell_env) == {}
     assert table.sdl.find_and_get(NS, NS_POLICY) == {}
     assert table.delete("p-101") is False
 
@@ -115,21 +115,46 @@ def test_lam_only_update_removes_the_proxy(table, world):
         }
     )
     table.apply("p-101", lam_only)
-    assert "101" not in table.runtime.proxies
+    assert "p-101" not in table.runtime.proxies
     assert dict(table.cell_env) == {"cell-101": "101"}
 
 
-def test_update_to_another_environment_unloads_the_old_proxy(table, world):
+def test_update_to_another_environment_replaces_the_instances_proxy(table, world):
     table.apply("p", _policy(world, "101", ["cell-101"]))
     table.apply("p", _policy(world, "102", ["cell-101"]))
-    assert set(table.runtime.proxies) == {"102"} and dict(table.cell_env) == {"cell-101": "102"}
+    assert set(table.runtime.proxies) == {"p"} and dict(table.cell_env) == {"cell-101": "102"}
+    assert table.runtime.proxies["p"].sha256 == world.proxy_sha["102"]
 
 
-def test_a_proxy_stays_while_another_instance_uses_its_environment(table, world):
+def test_two_instances_of_one_environment_keep_their_own_proxies(table, world):
     table.apply("a", _policy(world, "101", ["cell-1"]))
     table.apply("b", _policy(world, "101", ["cell-2"]))
+    assert table.route("cell-1") == ("a", "101") and table.route("cell-2") == ("b", "101")
     table.delete("a")
-    assert set(table.runtime.proxies) == {"101"} and dict(table.cell_env) == {"cell-2": "101"}
+    assert set(table.runtime.proxies) == {"b"} and dict(table.cell_env) == {"cell-2": "101"}
+
+
+def test_a_lam_only_instance_does_not_unload_another_instances_proxy(table, world):
+    table.apply("a", _policy(world, "101", ["cell-1"]))
+    lam_only = A1Policy.parse(
+        {"environment_id": "101", "cells": ["cell-2"], "mode": "lam-only",
+         "lam_sha256": world.lam_sha}
+    )  # fmt: skip
+    table.apply("b", lam_only)
+    assert set(table.runtime.proxies) == {"a"}
+    assert table.route("cell-2") == ("", "101")  # the LAM alone, tagged with its environment
+
+
+def test_a_second_claim_on_a_cell_is_refused_and_the_owner_keeps_it(table, world):
+    table.apply("a", _policy(world, "101", ["cell-1", "cell-2"]))
+    with pytest.raises(PolicyRefused) as exc:
+        table.apply("b", _policy(world, "102", ["cell-2", "cell-3"]))
+    assert exc.value.reason == "cell-owned" and "cell-2 (a)" in str(exc.value)
+    assert table.owner_of("cell-2") == "a" and "b" not in table and "b" not in table.runtime.proxies
+    assert table.sdl.find_and_get(NS, NS_POLICY + "b") == {}  # nothing recorded either
+    table.apply("a", _policy(world, "101", ["cell-1"]))  # the owner lets the cell go
+    table.apply("b", _policy(world, "102", ["cell-2", "cell-3"]))
+    assert table.owner_of("cell-2") == "b" and table.environment_of("cell-2") == "102"
 
 
 def test_restore_reapplies_saved_instances_and_skips_broken_ones(table, world, make_table):
@@ -137,5 +162,5 @@ def test_restore_reapplies_saved_instances_and_skips_broken_ones(table, world, m
     table.sdl.set(NS, {NS_POLICY + "broken": b"{not json", NS_POLICY + "invalid": b"{}"})
     fresh = make_table(sdl=table.sdl)
     assert fresh.restore() == 1
-    assert sorted(fresh) == ["p-101"] and set(fresh.runtime.proxies) == {"101"}
+    assert sorted(fresh) == ["p-101"] and set(fresh.runtime.proxies) == {"p-101"}
     assert fresh.counters["restore_failed"] == 2

@@ -90,9 +90,9 @@ def test_create_then_delete(handler, world):
 
 def test_a_policy_the_table_refuses_is_answered_error_and_the_sam_stays(handler, world):
     handler(a1_request("CREATE", "p-101", policy_for(world, "101", ["cell-101"])), None)
-    running = handler.policies.runtime.proxies["101"]
+    running = handler.policies.runtime.proxies["p-101"]
     other_lam = policy_for(world, "101", ["cell-9"], lam_sha256="0" * 64)
     body = _body(handler(a1_request("UPDATE", "p-101", other_lam), None))
     assert body["status"] == "ERROR" and "lam-mismatch" in body["reason"]
     assert body["policy_instance_id"] == "p-101"
-    assert handler.policies.runtime.proxies["101"] is running
+    assert handler.policies.runtime.proxies["p-101"] is running
