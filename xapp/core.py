@@ -79,6 +79,7 @@ class CsiXapp:
             self.counters,
             namespace=settings.sdl.namespace,
             store_uri=settings.store.uri,
+            allowed_store_uris=settings.store.allowed_uris,
         )
         self.batcher = MicroBatcher(
             settings.micro_batch,
@@ -96,6 +97,7 @@ class CsiXapp:
         )
         self._lock = threading.RLock()
         self._next_restore = 0.0
+        self._query_at: float | None = None  # when the start-up policy query went out
 
     @property
     def mtypes(self) -> tuple[int, ...]:
@@ -125,6 +127,7 @@ class CsiXapp:
     def start_messages(self) -> Outgoing:
         """What to send at start: the A1 policy query and a subscription per E2 node."""
         query = json.dumps({"policy_type_id": A1_POLICY_TYPE_ID}).encode()
+        self._query_at = time.monotonic()
         return [(MType.A1_POLICY_QUERY, query, None), *self.subscriptions.due(time.monotonic())]
 
     def tick(self, now: float | None = None) -> Outgoing:
@@ -134,10 +137,12 @@ class CsiXapp:
         ``now`` (monotonic seconds)."""
         now = time.monotonic() if now is None else now
         due: Outgoing = []
-        for step in ("flush", "subscriptions", "dataset", "restore"):
+        for step in ("flush", "subscriptions", "dataset", "restore", "confirm"):
             try:  # each step on its own: one failing does not skip the others
                 if step == "restore":
                     self._retry_restore(now)
+                elif step == "confirm":
+                    self._confirm(now)
                 elif step == "flush":
                     with self._lock:
                         if self.batcher.due():
@@ -152,6 +157,18 @@ class CsiXapp:
                 self.counters.count(f"tick_failed_{step}")
                 self.counters.log_limited(f"tick-{step}", "periodic %s failed: %r", step, exc)
         return due
+
+    def _confirm(self, now: float) -> None:
+        """Once the query window has passed, drop what A1 did not re-send."""
+        if self._query_at is None or now - self._query_at < self.settings.a1.query_window_s:
+            return
+        with self._lock:
+            gone = self.policies.drop_unconfirmed()
+        if gone:
+            self.counters.count("restored_dropped", len(gone))
+            self.counters.log_limited(
+                "restored-dropped", "A1 did not re-send %s: dropped", ", ".join(gone)
+            )
 
     def _retry_restore(self, now: float) -> None:
         """Restore the saved policies again when SDL could not be read at start."""

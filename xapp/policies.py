@@ -12,7 +12,10 @@ the model store, saves the instance in SDL (``policy/<id>``) and only then swaps
 in: nothing is enforced that is not recorded. Anything wrong (SDL failing included)
 raises :class:`PolicyRefused` and leaves the table, the runtime and SDL as they were. A
 restarted xApp serves with the saved SAMs before A1 answers its query (``restore``); an
-SDL that cannot be read then is retried (``restore_pending``). ``delete`` always takes
+SDL that cannot be read then is retried (``restore_pending``), and a restored instance
+A1 does not re-send within the query window is dropped (``drop_unconfirmed``): one
+deleted while the xApp was down does not come back. A proxy comes from the xApp's own
+store or one of ``allowed_store_uris``. ``delete`` always takes
 the instance out of service, and counts an SDL that could not forget it.
 """
 
@@ -48,6 +51,7 @@ class PolicyTable(Mapping[str, A1Policy]):
         sdl, namespace: where instances are saved for restart recovery.
         counters: counts failed restores.
         store_uri: the URI ``store`` was opened from.
+        allowed_store_uris: the other stores a policy may name; any other is refused.
     """
 
     def __init__(
@@ -59,9 +63,12 @@ class PolicyTable(Mapping[str, A1Policy]):
         *,
         namespace: str,
         store_uri: str | None = None,
+        allowed_store_uris: tuple[str, ...] = (),
     ) -> None:
         self.runtime, self.store, self.sdl, self.counters = runtime, store, sdl, counters
         self.namespace, self.store_uri = namespace, store_uri
+        self.allowed_store_uris = frozenset(allowed_store_uris)
+        self.unconfirmed: set[str] = set()  # restored from SDL, not re-sent by A1 yet
         self._policies: dict[str, A1Policy] = {}
         self._owner: dict[str, str] = {}  # cell -> instance id
         self.restore_pending = False
@@ -140,6 +147,10 @@ class PolicyTable(Mapping[str, A1Policy]):
         for cell in policy.cells:
             self._owner[cell] = instance_id
         self._policies[instance_id] = policy
+        if persist:  # from A1: whatever SDL held before, A1 stands behind it now
+            self.unconfirmed.discard(instance_id)
+        else:
+            self.unconfirmed.add(instance_id)
 
     def delete(self, instance_id: str) -> bool:
         """Remove an instance (its cells go back to the LAM); False when it was unknown.
@@ -151,6 +162,7 @@ class PolicyTable(Mapping[str, A1Policy]):
             self.counters.count("sdl_delete_failed")
             self.counters.log_limited("sdl-delete", "SDL could not forget policy %s: %r",
                                       instance_id, exc)  # fmt: skip
+        self.unconfirmed.discard(instance_id)
         policy = self._policies.pop(instance_id, None)
         if policy is None:
             return False
@@ -186,9 +198,22 @@ class PolicyTable(Mapping[str, A1Policy]):
         return restored
 
     # -- internals -----------------------------------------------------------------------
+    def drop_unconfirmed(self) -> list[str]:
+        """Delete the restored instances A1 has not re-sent (its answer to the policy
+        query is authoritative); returns their ids."""
+        gone = sorted(self.unconfirmed)
+        for instance_id in gone:
+            self.delete(instance_id)
+        return gone
+
     def _store_for(self, uri: str) -> ModelStore:
         if uri in DEFAULT_STORE_URIS or uri == self.store_uri:
             return self.store
+        if uri not in self.allowed_store_uris:
+            raise PolicyRefused(
+                "store-not-allowed",
+                f"store {uri!r} is neither this xApp's nor in store.allowed_uris",
+            )
         return ModelStore(uri, self.store.trusted)
 
     def _fetch(self, ref: ProxyRef):

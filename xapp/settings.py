@@ -60,6 +60,15 @@ class A1Settings:
         env_alias="XAPP_NAME",
         minLength=1,
     )
+    query_window_s: float = setting(
+        60.0,
+        "after the start-up policy query, instances restored from SDL that A1 has not "
+        "re-sent within this time are dropped (A1's answer is authoritative)",
+        unit="s",
+        why="the A1 mediator answers the query at once; a minute covers a busy mediator, "
+        "and until then the xApp serves with what it saved",
+        minimum=1,
+    )
 
 
 @dataclass(frozen=True)
@@ -144,6 +153,14 @@ class StoreSettings:
         (),
         "Ed25519 public keys (hex) or files holding them; artifacts must be signed by one",
         why="the keys shipped with the default store",
+        items={"minLength": 1},
+    )
+    allowed_uris: tuple[str, ...] = setting(
+        (),
+        "other model stores an A1 policy's proxy may come from (verified with the same "
+        "trusted keys); a policy naming any other store is refused (store-not-allowed)",
+        why="empty: proxies come from this store only",
+        uniqueItems=True,
         items={"minLength": 1},
     )
     lam: str = setting(

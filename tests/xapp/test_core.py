@@ -126,3 +126,25 @@ def test_answers_carry_the_configured_handler_id(make_core):
     core = make_core(a1={"handler_id": "csi-b"})
     body = json.loads(core.handle(MType.A1_POLICY_REQ, a1_request("DELETE", "p"))[0][1])
     assert body["handler_id"] == "csi-b"
+
+
+def test_after_the_query_window_a1s_answer_is_authoritative(core, world, make_core):
+    """A policy deleted while the xApp was down: SDL still holds it, A1 does not re-send
+    it, so it is dropped once the query window has passed; a re-sent one stays."""
+    import time
+
+    for env in ("101", "102"):
+        core.handle(
+            MType.A1_POLICY_REQ,
+            a1_request("CREATE", f"p-{env}", policy_for(world, env, [f"cell-{env}"])),
+        )
+    fresh = make_core(with_sdl=core.sdl, a1={"query_window_s": 5})
+    assert fresh.restore() == 2
+    fresh.start_messages()  # the query goes out
+    resend = a1_request("CREATE", "p-102", policy_for(world, "102", ["cell-102"]))
+    fresh.handle(MType.A1_POLICY_REQ, resend)
+    fresh.tick(time.monotonic() + 1)  # inside the window: nothing dropped yet
+    assert sorted(fresh.policies) == ["p-101", "p-102"]
+    fresh.tick(time.monotonic() + 6)
+    assert sorted(fresh.policies) == ["p-102"] and fresh.counters["restored_dropped"] == 1
+    assert dict(fresh.cell_env) == {"cell-102": "102"}

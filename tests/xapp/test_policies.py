@@ -80,6 +80,7 @@ BAD = {
 def test_a_refused_policy_keeps_everything_as_it_was(table, world, tmp_path, case):
     table.apply("p-101", _policy(world, "101", ["cell-101"]))
     running = table.runtime.proxies["p-101"]
+    table.allowed_store_uris = frozenset({str(tmp_path / "store")})  # the tampered copy
     over, reason = BAD[case]
     with pytest.raises(PolicyRefused) as exc:
         table.apply("p-101", _policy(world, "101", ["cell-9"], **over(world, tmp_path)))
@@ -87,6 +88,24 @@ def test_a_refused_policy_keeps_everything_as_it_was(table, world, tmp_path, cas
     assert table.runtime.proxies["p-101"] is running
     assert dict(table.cell_env) == {"cell-101": "101"}
     assert table["p-101"].cells == ("cell-101",)
+
+
+def test_a_store_neither_own_nor_allowed_is_refused(table, world, tmp_path):
+    elsewhere = _proxy(world, "proxy-101", world.proxy_sha["101"], _tampered_store(world, tmp_path))
+    with pytest.raises(PolicyRefused) as exc:
+        table.apply("p", _policy(world, "101", ["cell-101"], proxy=elsewhere))
+    assert exc.value.reason == "store-not-allowed" and "p" not in table
+
+
+def test_restored_instances_a1_does_not_resend_are_dropped(table, world, make_table):
+    for env in ("101", "102"):
+        table.apply(f"p-{env}", _policy(world, env, [f"cell-{env}"]))
+    fresh = make_table(sdl=table.sdl)
+    assert fresh.restore() == 2 and fresh.unconfirmed == {"p-101", "p-102"}
+    fresh.apply("p-102", _policy(world, "102", ["cell-102"]))  # A1 re-sends this one
+    assert fresh.drop_unconfirmed() == ["p-101"]
+    assert sorted(fresh) == ["p-102"] and set(fresh.runtime.proxies) == {"p-102"}
+    assert list(fresh.sdl.find_and_get(NS, NS_POLICY)) == ["policy/p-102"]
 
 
 def test_apply_maps_cells_and_persists_the_instance(table, world):

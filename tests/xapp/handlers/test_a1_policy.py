@@ -19,7 +19,14 @@ from xapp.policies import PolicyTable
 def handler(world):
     rt = LascoRuntime.from_store(world.store, threads=1)
     counters = Counters()
-    table = PolicyTable(rt, world.store, InMemorySdl(), counters, namespace="ns")
+    table = PolicyTable(
+        rt,
+        world.store,
+        InMemorySdl(),
+        counters,
+        namespace="ns",
+        store_uri=str(world.root / "store"),
+    )
     yield A1PolicyHandler(table, counters, "csi-xapp")
     rt.close()
 
