@@ -77,14 +77,18 @@ def _request_ies(requestor_id: int, instance_id: int, ran_function_id: int) -> l
     ]
 
 
-def _encode(kind: str, proc: int, name: str, ies: list[dict]) -> bytes:
+def _encode(
+    kind: str, proc: int, name: str, ies: list[dict], criticality: str = "reject"
+) -> bytes:
+    """An E2AP PDU; ``criticality`` is the procedure's (E2AP: ``ignore`` for
+    RICindication, ``reject`` for RICsubscription)."""
     with _LOCK:
         _PDU.set_val(
             (
                 kind,
                 {
                     "procedureCode": proc,
-                    "criticality": "reject",
+                    "criticality": criticality,
                     "value": (name, {"protocolIEs": ies}),
                 },
             )
@@ -134,7 +138,7 @@ def encode_indication(ind: Indication) -> bytes:
         _ie(IE_HEADER, "RICindicationHeader", ind.header),
         _ie(IE_MESSAGE, "RICindicationMessage", ind.message),
     ]
-    return _encode("initiatingMessage", PROC_INDICATION, "RICindication", ies)
+    return _encode("initiatingMessage", PROC_INDICATION, "RICindication", ies, "ignore")
 
 
 def decode_indication(data: bytes) -> Indication:
@@ -222,7 +226,7 @@ def encode_subscription_failure(
 ) -> bytes:
     ies = [
         *_request_ies(requestor_id, instance_id, ran_function_id),
-        _ie(IE_CAUSE, "Cause", ("ricRequest", cause), "ignore"),
+        _ie(IE_CAUSE, "Cause", ("ricRequest", cause), "reject"),
     ]
     return _encode("unsuccessfulOutcome", PROC_SUBSCRIPTION, "RICsubscriptionFailure", ies)
 

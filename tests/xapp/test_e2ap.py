@@ -40,3 +40,22 @@ def test_what_is_not_an_indication_is_refused(pdu, reason):
     with pytest.raises(MalformedMessage) as exc:
         e2ap.decode_indication(pdu)
     assert exc.value.reason == reason
+
+
+def _criticalities(pdu):
+    """The procedure's criticality and each IE's, decoded with pycrate directly."""
+    from pycrate_asn1dir import E2AP
+
+    asn = E2AP.E2AP_PDU_Descriptions.E2AP_PDU
+    asn.from_aper(pdu)
+    _, body = asn.get_val()
+    ies = body["value"][1]["protocolIEs"]
+    return body["criticality"], {ie["id"]: ie["criticality"] for ie in ies}
+
+
+def test_criticalities_follow_e2ap():
+    """RICindication is an ignore procedure; a subscription failure's Cause is reject."""
+    ind = e2ap.encode_indication(e2ap.Indication(1001, 3, 7, 1, 12, b"h", b"m"))
+    assert _criticalities(ind)[0] == "ignore"
+    proc, ies = _criticalities(e2ap.encode_subscription_failure(1001, 2, 7))
+    assert proc == "reject" and set(ies.values()) == {"reject"}
