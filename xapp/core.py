@@ -29,6 +29,7 @@ from xapp.handlers import (
     SubscriptionHandler,
     dispatch_table,
 )
+from xapp.metrics import XappMetrics
 from xapp.mtypes import MType
 from xapp.outputs import DatasetSink, InMemorySdl, Sdl
 from xapp.policies import PolicyTable
@@ -70,6 +71,10 @@ class CsiXapp:
         self.telemetry = telemetry or Telemetry(None)
         self.dataset = dataset or DatasetSink.from_settings(settings.data)
         self.counters = Counters(self.telemetry, log_every_s=settings.limits.log_every_s)
+        self.metrics = XappMetrics(
+            self.counters.snapshot, lambda: len(self.policies), lambda: len(self.runtime.proxies)
+        )
+        self.telemetry.add_observer(self.metrics)
         self.dataset.report_to(self.counters.count)
         self.subscriptions = Subscriptions(settings.subscription)
         self.policies = PolicyTable(

@@ -77,9 +77,7 @@ def _request_ies(requestor_id: int, instance_id: int, ran_function_id: int) -> l
     ]
 
 
-def _encode(
-    kind: str, proc: int, name: str, ies: list[dict], criticality: str = "reject"
-) -> bytes:
+def _encode(kind: str, proc: int, name: str, ies: list[dict], criticality: str = "reject") -> bytes:
     """An E2AP PDU; ``criticality`` is the procedure's (E2AP: ``ignore`` for
     RICindication, ``reject`` for RICsubscription)."""
     with _LOCK:

@@ -1,9 +1,11 @@
 """HTTP probes on port 8080, as the xApp descriptor declares them:
 
 GET /ric/v1/health/alive   200 while the process serves requests
-GET /ric/v1/health/ready   200 when the LAM is loaded, the store is reachable and RMR
-                           is ready; 503 with the failing checks otherwise
-GET /ric/v1/metrics        the core's counters (JSON)
+GET /ric/v1/health/ready   200 when the models are loaded and RMR is ready; 503 with the
+                           failing checks otherwise (a model store outage does not cut
+                           the pod's traffic: the loaded models keep serving)
+GET /ric/v1/metrics        Prometheus text (xapp.metrics)
+GET /ric/v1/counters       the core's counters (JSON)
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ __all__ = ["serve_probes"]
 
 def serve_probes(
     readiness: Callable[[], dict[str, bool]],
-    metrics: Callable[[], dict],
+    counters: Callable[[], dict],
+    metrics_text: Callable[[], bytes],
     host: str = "0.0.0.0",
     port: int = 8080,
 ) -> ThreadingHTTPServer:
     """Start the probe server in a daemon thread; ``readiness()`` returns named checks."""
+    from xapp.metrics import CONTENT_TYPE
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
@@ -43,7 +47,15 @@ def serve_probes(
                 checks = readiness()
                 return self._json(200 if all(checks.values()) else 503, checks)
             if self.path == "/ric/v1/metrics":
-                return self._json(200, metrics())
+                body = metrics_text()
+                self.send_response(200)
+                self.send_header("Content-Type", CONTENT_TYPE)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return None
+            if self.path == "/ric/v1/counters":
+                return self._json(200, counters())
             return self._json(404, {"error": "not found"})
 
     server = ThreadingHTTPServer((host, port), Handler)

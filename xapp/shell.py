@@ -135,13 +135,14 @@ class RmrShell:
 
     # -- probes -------------------------------------------------------------------------
     def readiness(self) -> dict[str, bool]:
-        checks = {"lam_loaded": self.core.runtime is not None}
-        try:
-            checks["store_reachable"] = bool(self.core.store.versions(self.core.settings.store.lam))
-        except Exception:  # any store failure means not ready
-            checks["store_reachable"] = False
-        checks["rmr_ready"] = bool(self.xapp is not None and self.xapp.healthcheck())
-        return checks
+        """Ready = the models are loaded and RMR is ready. The model store is not a check:
+        an outage of it must not cut the pod's RMR traffic while the loaded models serve
+        (a policy that needs the store is answered ERROR meanwhile)."""
+        rt = self.core.runtime
+        return {
+            "models_loaded": rt is not None and bool(rt.lam_sha256),
+            "rmr_ready": bool(self.xapp is not None and self.xapp.healthcheck()),
+        }
 
 
 def run(settings: Settings) -> int:
@@ -153,7 +154,7 @@ def run(settings: Settings) -> int:
     core = build_core(settings, sdl=RedisSdl.from_env())
     core.telemetry.start()
     shell = RmrShell(core)
-    serve_probes(shell.readiness, core.counters.snapshot)
+    serve_probes(shell.readiness, core.counters.snapshot, core.metrics.text)
     shell.start(thread=True)
     try:
         while True:

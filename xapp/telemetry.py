@@ -102,6 +102,12 @@ class Telemetry:
         self.write_failures = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._observers: list = []
+
+    def add_observer(self, observer) -> None:
+        """Also tell ``observer`` (with ``record`` and ``dropped`` like these) of every
+        report and drop: the Prometheus metrics are fed this way."""
+        self._observers.append(observer)
 
     # hot path ---------------------------------------------------------------------
     def record(
@@ -127,10 +133,14 @@ class Telemetry:
                 c.nmse.extend(nmse)
             if beam_share is not None:
                 c.beam.append(beam_share)
+        for obs in self._observers:
+            obs.record(cell, env, sam_version, served, latency_s, nmse, beam_share)
 
     def dropped(self, cell: str, reason: str, n: int = 1) -> None:
         with self._lock:
             self._cells[cell].dropped[reason] += n
+        for obs in self._observers:
+            obs.dropped(cell, reason, n)
 
     # background -------------------------------------------------------------------
     def close_interval(self) -> list[Point]:

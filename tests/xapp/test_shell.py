@@ -139,22 +139,26 @@ def test_a_config_without_a_valid_node_list_keeps_the_nodes(core, controls):
 
 def test_probes(core):
     shell = _shell(core)
-    server = serve_probes(shell.readiness, core.counters.snapshot, "127.0.0.1", 0)
+    server = serve_probes(
+        shell.readiness, core.counters.snapshot, core.metrics.text, "127.0.0.1", 0
+    )
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         with urllib.request.urlopen(base + "/ric/v1/health/alive", timeout=5) as r:
             assert r.status == 200
         with urllib.request.urlopen(base + "/ric/v1/health/ready", timeout=5) as r:
-            assert json.loads(r.read()) == {
-                "lam_loaded": True,
-                "store_reachable": True,
-                "rmr_ready": True,
-            }
+            assert json.loads(r.read()) == {"models_loaded": True, "rmr_ready": True}
+        core.store.versions = lambda name: (_ for _ in ()).throw(OSError("store down"))
+        with urllib.request.urlopen(base + "/ric/v1/health/ready", timeout=5) as r:
+            assert r.status == 200  # a store outage does not make the pod unready
         shell.xapp.healthcheck = lambda: False
         with pytest.raises(urllib.error.HTTPError) as exc:
             urllib.request.urlopen(base + "/ric/v1/health/ready", timeout=5)
         assert exc.value.code == 503
-        with urllib.request.urlopen(base + "/ric/v1/metrics", timeout=5) as r:
+        with urllib.request.urlopen(base + "/ric/v1/counters", timeout=5) as r:
             assert json.loads(r.read()) == core.counters.snapshot()
+        with urllib.request.urlopen(base + "/ric/v1/metrics", timeout=5) as r:
+            assert r.headers["Content-Type"].startswith("text/plain")
+            assert "csi_xapp_active_policies 0.0" in r.read().decode()
     finally:
         server.shutdown()
