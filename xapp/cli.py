@@ -38,9 +38,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from xapp.logs import use_mdclog
     from xapp.shell import run
 
-    return run(Settings.from_controls(load_controls(args.config or os.environ.get("CONFIG_FILE"))))
+    path = args.config or os.environ.get("CONFIG_FILE")
+    settings = Settings.from_controls(load_controls(path))
+    use_mdclog(settings.a1.handler_id, logging.INFO if args.verbose else logging.WARNING)
+    return run(settings, path)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import fields, replace
 
 from model_store import ModelStore
 from schemas import A1_POLICY_TYPE_ID
@@ -37,7 +38,18 @@ from xapp.settings import Settings
 from xapp.subscriptions import Subscriptions
 from xapp.telemetry import Telemetry
 
-__all__ = ["CsiXapp"]
+__all__ = ["LIVE", "CsiXapp"]
+
+# The settings a configuration change applies at once, per group; the others need a
+# restart (they build the runtime, the store, SDL and the sinks).
+LIVE: dict[str, tuple[str, ...]] = {
+    "subscription": ("e2_nodes", "report_period_ms", "resubscribe_backoff_s"),
+    "micro_batch": ("max_batch", "max_wait_ms"),
+    "limits": ("max_payload_bytes", "max_ues_per_report", "max_abs_codeword", "log_every_s"),
+    "a1": ("query_window_s",),
+    "sdl": ("restore_retry_s",),
+    "store": ("allowed_uris",),
+}
 
 Outgoing = list[tuple[int, bytes, "str | None"]]
 """Messages the xApp originates: ``[(mtype, payload, meid or None), ...]``."""
@@ -93,9 +105,12 @@ class CsiXapp:
             self.counters,
             self.policies.route,
         )
+        self._indication = IndicationHandler(
+            settings.limits, runtime.projection, self.batcher, self.counters
+        )
         self._handlers = dispatch_table(
             [
-                IndicationHandler(settings.limits, runtime.projection, self.batcher, self.counters),
+                self._indication,
                 A1PolicyHandler(self.policies, self.counters, settings.a1.handler_id),
                 SubscriptionHandler(self.subscriptions, self.counters),
             ]
@@ -192,6 +207,41 @@ class CsiXapp:
             served = self.batcher.flush()
         self.dataset.flush(force=True)
         return served
+
+    def reconfigure(self, new: Settings) -> tuple[list[str], list[str]]:
+        """Apply a changed configuration (already validated): the settings in ``LIVE``
+        take effect now; the others (the store, SDL namespace, runtime, telemetry and data
+        sinks) keep their running values until a restart. Returns ``(applied, needing a
+        restart)`` as ``group.field`` names."""
+        applied, restart, merged = [], [], {}
+        for group in fields(Settings):
+            old_g, new_g = getattr(self.settings, group.name), getattr(new, group.name)
+            live = {}
+            for f in fields(old_g):
+                if getattr(old_g, f.name) == getattr(new_g, f.name):
+                    continue
+                name = f"{group.name}.{f.name}"
+                if f.name in LIVE.get(group.name, ()):
+                    live[f.name] = getattr(new_g, f.name)
+                    applied.append(name)
+                else:
+                    restart.append(name)
+            merged[group.name] = replace(old_g, **live)
+        if not applied and not restart:
+            return [], []
+        settings = Settings(**merged)
+        with self._lock:
+            self.settings = settings
+            self.batcher.settings = settings.micro_batch
+            self._indication.limits = settings.limits
+            self.counters.log_every_s = settings.limits.log_every_s
+            self.subscriptions.settings = settings.subscription
+            self.subscriptions.set_nodes(settings.subscription.e2_nodes)
+            self.policies.allowed_store_uris = frozenset(settings.store.allowed_uris)
+        self.counters.count("config_applied")
+        if restart:
+            self.counters.count("config_restart_needed")
+        return applied, restart
 
     def restore(self) -> int:
         """Re-apply the policies saved in SDL (before A1 answers the query); returns how

@@ -91,18 +91,24 @@ class RmrShell:
         xapp.rmr_free(sbuf)
 
     def _config(self, xapp: Any, config: dict) -> None:
-        """A changed descriptor: validated as at start; its E2 node list, when it has one,
-        applies now (the other settings at the next start)."""
-        controls = config.get("controls", config)
+        """A changed descriptor (ricxappframe's inotify handler, or the ConfigWatcher that
+        follows ConfigMap symlink swaps): validated whole as at start, then every setting
+        that can change live applies now (``CsiXapp.reconfigure``); one that needs a
+        restart is logged. An invalid one is refused and the running one stays."""
+        self.apply_config(config.get("controls", config) if isinstance(config, dict) else config)
+
+    def apply_config(self, controls: Any) -> None:
         try:
             settings = Settings.from_controls(controls)
         except SettingsError as exc:
+            self.core.counters.count("config_refused")
             log.warning("config refused, keeping the running one: %s", exc)
             return
-        if "e2_nodes" in controls.get("subscription", {}):
-            nodes = settings.subscription.e2_nodes
-            self.core.subscriptions.set_nodes(nodes)
-            log.info("config: E2 nodes now %s", list(nodes))
+        applied, restart = self.core.reconfigure(settings)
+        if applied:
+            log.info("config applied: %s", ", ".join(applied))
+        if restart:
+            log.warning("config: %s take effect at the next start", ", ".join(restart))
 
     # -- sending ------------------------------------------------------------------------
     def send(self, mtype: int, payload: bytes, meid: str | None) -> bool:
@@ -145,15 +151,19 @@ class RmrShell:
         }
 
 
-def run(settings: Settings) -> int:
-    """``csi-xapp run``: the xApp in a RIC (RMR, SDL on Redis, telemetry to InfluxDB)."""
-    from xapp.app import build_core
+def run(settings: Settings, config_path: str | None = None) -> int:
+    """``csi-xapp run``: the xApp in a RIC (RMR, SDL on Redis, telemetry to InfluxDB),
+    following ``config_path`` for changes."""
+    from xapp.app import build_core, load_controls
+    from xapp.config_watch import ConfigWatcher
     from xapp.probes import serve_probes
     from xapp.sdl import RedisSdl
 
     core = build_core(settings, sdl=RedisSdl.from_env())
     core.telemetry.start()
     shell = RmrShell(core)
+    if config_path is not None:
+        ConfigWatcher(config_path, load_controls, shell.apply_config).start()
     serve_probes(shell.readiness, core.counters.snapshot, core.metrics.text)
     shell.start(thread=True)
     try:

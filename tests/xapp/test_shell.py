@@ -128,13 +128,67 @@ def test_config_change_updates_the_e2_nodes(core):
 
 @pytest.mark.parametrize(
     "controls",
-    [{"subscription": {"e2_nodes": ["a", "a"]}}, {"e2_nodes": ["gnb-2"]}, {"store": {}}],
-    ids=["invalid", "not-grouped", "no-node-list"],
+    [{"subscription": {"e2_nodes": ["a", "a"]}}, {"e2_nodes": ["gnb-2"]}],
+    ids=["invalid", "not-grouped"],
 )
-def test_a_config_without_a_valid_node_list_keeps_the_nodes(core, controls):
+def test_an_invalid_config_is_refused_and_the_running_one_stays(core, controls):
     shell = _shell(core)
     shell.xapp.config_handler(shell.xapp, {"controls": controls})
     assert set(core.subscriptions.states()) == {"gnb-1"}
+    assert core.counters["config_refused"] == 1
+
+
+def test_a_config_change_applies_the_live_settings_and_names_the_others(core, world):
+    from tests.xapp.conftest import settings_for
+
+    base = settings_for(world)
+    shell = _shell(core)
+    controls = {
+        "subscription": {"e2_nodes": ["gnb-1", "gnb-9"]},
+        "micro_batch": {"max_batch": 5},
+        "limits": {"max_abs_codeword": 50.0},
+        "store": {"uri": str(world.root / "store"), "allowed_uris": ["s3://other"]},
+        "sdl": {"namespace": "elsewhere"},
+    }
+    shell.apply_config(controls)
+    assert set(core.subscriptions.states()) == {"gnb-1", "gnb-9"}
+    assert core.batcher.settings.max_batch == 5 and core._indication.limits.max_abs_codeword == 50
+    assert core.policies.allowed_store_uris == {"s3://other"}
+    assert core.settings.sdl.namespace == base.sdl.namespace  # needs a restart
+    assert core.counters["config_applied"] == 1 and core.counters["config_restart_needed"] == 1
+
+
+def test_the_config_file_is_followed_through_a_configmap_symlink_swap(core, tmp_path):
+    """Kubernetes swaps ``..data`` to a new folder; the file's own path never changes."""
+    import json
+
+    from xapp.app import load_controls
+    from xapp.config_watch import ConfigWatcher
+
+    def version(name, nodes):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config-file.json").write_text(
+            json.dumps({"controls": {"subscription": {"e2_nodes": nodes}}})
+        )
+        return folder
+
+    data = tmp_path / "..data"
+    data.symlink_to(version("v1", ["gnb-1"]))
+    (tmp_path / "config-file.json").symlink_to(data / "config-file.json")
+    shell = _shell(core)
+    watcher = ConfigWatcher(tmp_path / "config-file.json", load_controls, shell.apply_config)
+    assert watcher.check() is False  # nothing changed yet
+    tmp = tmp_path / "..data_tmp"
+    tmp.symlink_to(version("v2", ["gnb-1", "gnb-2"]))
+    tmp.replace(data)  # the atomic swap kubelet does
+    assert watcher.check() is True
+    assert set(core.subscriptions.states()) == {"gnb-1", "gnb-2"}
+    errors = []
+    watcher.on_error = errors.append
+    (tmp_path / "v2" / "config-file.json").write_text("{broken")
+    assert watcher.check() is False and errors  # refused; the running config stays
+    assert set(core.subscriptions.states()) == {"gnb-1", "gnb-2"}
 
 
 def test_probes(core):
