@@ -193,7 +193,7 @@ def build_ran_side(shared: Shared, plan: DemoPlan, cache: ChannelCache | None) -
     A1 mediator delivering to it."""
     ran = Ran(Scenario.from_dict(plan.scenario), cache=cache)
     controls = {
-        "subscription": {"e2_nodes": list(ran.nodes)},
+        "subscription": {"e2_nodes": list(ran.nodes), "mode": "rmr"},  # ransim's E2 nodes
         "store": {"uri": shared.store, "trusted_keys": list(shared.trusted)},
         "telemetry": {
             "influx_url": None if shared.on_file else shared.telemetry_write,

@@ -32,6 +32,7 @@ def build_core(
     sdl: Sdl | None = None,
     telemetry: Telemetry | None = None,
     threads: int | None = None,
+    require_subscription: bool = True,
 ) -> CsiXapp:
     """A core on the configured store (default: the shipped one) and its LAM/reference."""
     st = settings.store
@@ -46,7 +47,14 @@ def build_core(
     )
     if telemetry is None:
         telemetry = build_telemetry(settings.telemetry)
-    return CsiXapp(settings, runtime, store, sdl=sdl, telemetry=telemetry)
+    return CsiXapp(
+        settings,
+        runtime,
+        store,
+        sdl=sdl,
+        telemetry=telemetry,
+        require_subscription=require_subscription,
+    )
 
 
 def build_telemetry(t: TelemetrySettings) -> Telemetry:

@@ -20,7 +20,9 @@ __all__ = ["main"]
 def cmd_replay(args: argparse.Namespace) -> int:
     from xapp.replay import replay
 
-    core = build_core(Settings.from_controls(load_controls(args.config)))
+    core = build_core(
+        Settings.from_controls(load_controls(args.config)), require_subscription=False
+    )
     restored = core.restore()
     bad: list[str] = []
     result = replay(core, args.input, args.output, lambda i, why: bad.append(f"line {i}: {why}"))

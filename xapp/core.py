@@ -35,6 +35,7 @@ from xapp.mtypes import MType
 from xapp.outputs import DatasetSink, InMemorySdl, Sdl
 from xapp.policies import PolicyTable
 from xapp.settings import Settings
+from xapp.submgr import SubmgrSubscriptions
 from xapp.subscriptions import Subscriptions
 from xapp.telemetry import Telemetry
 
@@ -55,6 +56,16 @@ Outgoing = list[tuple[int, bytes, "str | None"]]
 """Messages the xApp originates: ``[(mtype, payload, meid or None), ...]``."""
 
 
+class _NoSubmgr:
+    """The submgr client before one is set: every call fails (and is retried)."""
+
+    def subscribe(self, params):
+        raise ConnectionError("no submgr client set (csi-xapp run sets one)")
+
+    def unsubscribe(self, subscription_id):
+        raise ConnectionError("no submgr client set (csi-xapp run sets one)")
+
+
 class CsiXapp:
     """The CSI reconstruction xApp's core.
 
@@ -66,6 +77,12 @@ class CsiXapp:
         telemetry: per-cell telemetry (default: none written).
         dataset: labelled samples per environment (default: the data store of the
             settings' ``data`` group); its counters are mirrored as ``data_<name>``.
+        require_subscription: serve only indications of a live subscription (the others
+            are dropped as ``no-subscription``); replay, which has none, turns it off.
+
+    With ``subscription.mode = submgr`` the subscriptions' submgr client is set by the
+    caller that runs the xApp (``SubmgrSubscriptions.client``); until then they fail and
+    are retried.
     """
 
     def __init__(
@@ -77,6 +94,7 @@ class CsiXapp:
         sdl: Sdl | None = None,
         telemetry: Telemetry | None = None,
         dataset: DatasetSink | None = None,
+        require_subscription: bool = True,
     ) -> None:
         self.settings, self.runtime, self.store = settings, runtime, store
         self.sdl = sdl or InMemorySdl()
@@ -88,7 +106,13 @@ class CsiXapp:
         )
         self.telemetry.add_observer(self.metrics)
         self.dataset.report_to(self.counters.count)
-        self.subscriptions = Subscriptions(settings.subscription)
+        self.subscriptions: Subscriptions | SubmgrSubscriptions
+        sub = settings.subscription
+        if sub.mode == "submgr":
+            endpoint = (sub.callback_host, sub.callback_port, sub.rmr_port)
+            self.subscriptions = SubmgrSubscriptions(sub, _NoSubmgr(), endpoint)
+        else:
+            self.subscriptions = Subscriptions(sub)
         self.policies = PolicyTable(
             runtime,
             store,
@@ -106,7 +130,11 @@ class CsiXapp:
             self.policies.route,
         )
         self._indication = IndicationHandler(
-            settings.limits, runtime.projection, self.batcher, self.counters
+            settings.limits,
+            runtime.projection,
+            self.batcher,
+            self.counters,
+            self.subscriptions.matches if require_subscription else None,
         )
         self._handlers = dispatch_table(
             [

@@ -114,6 +114,39 @@ class SubscriptionSettings:
         minimum=0,
         maximum=4095,
     )
+    mode: str = setting(
+        "submgr",
+        "submgr: through the Subscription Manager's REST API (an O-RAN SC RIC); rmr: "
+        "RIC_SUB_REQ straight to each E2 node (E2 simulators, the local demo)",
+        why="O-RAN SC xApps subscribe through submgr, which assigns the RIC instance ids",
+        enum=["submgr", "rmr"],
+    )
+    submgr_url: str = setting(
+        "http://service-ricplt-submgr-http.ricplt:8088/ric/v1",
+        "submgr's REST API root",
+        why="the Subscription Manager's service in an O-RAN SC RIC (namespace ricplt)",
+        minLength=1,
+    )
+    callback_host: str = setting(
+        "service-ricxapp-csi-xapp-http.ricxapp",
+        "the host submgr notifies (this xApp's HTTP service) and routes RMR to",
+        why="the service an O-RAN SC xApp chart creates for an xApp named csi-xapp",
+        minLength=1,
+    )
+    callback_port: int = setting(
+        8088,
+        "port of the HTTP server that takes submgr's notifications",
+        why="ricxappframe's subscriber default",
+        minimum=1,
+        maximum=65535,
+    )
+    rmr_port: int = setting(
+        4560,
+        "the RMR data port submgr routes indications to",
+        why="the O-RAN SC convention (rmrdata)",
+        minimum=1,
+        maximum=65535,
+    )
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,10 @@ class RmrShell:
 
     def stop(self) -> None:
         self._stop.set()
+        try:  # submgr deletes the E2 subscriptions
+            self.core.subscriptions.stop()
+        except Exception as exc:
+            log.warning("deleting the subscriptions at stop failed: %r", exc)
         if self.xapp is not None:
             self.xapp.stop()
         self.core.flush()
@@ -160,6 +164,15 @@ def run(settings: Settings, config_path: str | None = None) -> int:
     from xapp.sdl import RedisSdl
 
     core = build_core(settings, sdl=RedisSdl.from_env())
+    if settings.subscription.mode == "submgr":
+        from xapp.submgr import RicxappSubmgrClient
+
+        subs = core.subscriptions
+        subs.client = RicxappSubmgrClient(
+            settings.subscription.submgr_url,
+            settings.subscription.callback_port,
+            lambda body: subs.notification(body, time.monotonic()),
+        )
     core.telemetry.start()
     shell = RmrShell(core)
     if config_path is not None:

@@ -1,7 +1,10 @@
-"""E2 subscriptions: one RICsubscriptionRequest (REPORT action, E2SM-CSI event trigger
-with the report period) per configured E2 node; a failure or no answer is retried
-with backoff (``resubscribe_backoff_s``, the last step repeating); a request left
-unanswered for ``answer_timeout_s`` is sent again."""
+"""E2 subscriptions straight over RMR (``subscription.mode = rmr``, for E2 simulators such
+as ransim; in an O-RAN SC RIC they go through submgr, :mod:`xapp.submgr`): one
+RICsubscriptionRequest (REPORT action, E2SM-CSI event trigger with the report period)
+per configured E2 node; a failure or no answer is retried with backoff
+(``resubscribe_backoff_s``, the last step repeating); a request left unanswered for
+``answer_timeout_s`` is sent again. Every subscription gets a RIC instance id never used
+before in this process, so a node added after another left cannot take its id."""
 
 from __future__ import annotations
 
@@ -35,13 +38,15 @@ class Subscriptions:
     def __init__(self, settings: SubscriptionSettings) -> None:
         self.settings = settings
         self.nodes: dict[str, _Node] = {}
+        self._next_instance = 1
         self.set_nodes(settings.e2_nodes)
 
     def set_nodes(self, nodes: tuple[str, ...] | list[str]) -> None:
         """The configured E2 nodes changed: subscribe to new ones, forget removed ones."""
         for n in nodes:
             if n not in self.nodes:
-                self.nodes[n] = _Node(instance_id=len(self.nodes) + 1)
+                self.nodes[n] = _Node(instance_id=self._next_instance)
+                self._next_instance += 1
         for n in list(self.nodes):
             if n not in nodes:
                 del self.nodes[n]
@@ -88,6 +93,21 @@ class Subscriptions:
                 outcome.cause,
                 self._backoff(node.attempts),
             )
+
+    def matches(self, meid: str | None, ind: e2ap.Indication) -> bool:
+        """Whether an indication belongs to a live subscription: its node's, with our
+        requestor and instance ids and the configured RAN function."""
+        node = self.nodes.get(meid or "")
+        return (
+            node is not None
+            and node.state == "active"
+            and ind.requestor_id == REQUESTOR_ID
+            and ind.instance_id == node.instance_id
+            and ind.ran_function_id == self.settings.ran_function_id
+        )
+
+    def stop(self) -> None:
+        """Nothing to release over RMR here (an E2 simulator forgets with the process)."""
 
     def states(self) -> dict[str, str]:
         return {m: n.state for m, n in self.nodes.items()}

@@ -75,7 +75,7 @@ def settings_for(world, **groups) -> Settings:
     """The tests' settings: E2 node gnb-1, batches of 32 rows, the world's store; each
     keyword replaces or adds fields of that group (``micro_batch={"max_batch": 8}``)."""
     controls = {
-        "subscription": {"e2_nodes": ["gnb-1"]},
+        "subscription": {"e2_nodes": ["gnb-1"], "mode": "rmr"},
         "micro_batch": {"max_batch": 32},
         "store": {"uri": str(world.root / "store")},
     }
@@ -86,15 +86,25 @@ def settings_for(world, **groups) -> Settings:
 
 @pytest.fixture()
 def make_core(world):
-    """``make_core(with_sdl=..., with_telemetry=..., **groups)``: a core on a fresh
-    runtime, with settings_for(world, **groups)."""
+    """``make_core(with_sdl=..., with_telemetry=..., require_subscription=..., **groups)``:
+    a core on a fresh runtime, with settings_for(world, **groups). It serves indications
+    without a subscription unless asked (the subscription tests do)."""
     made = []
 
-    def make(*, with_sdl=None, with_telemetry=None, **groups) -> CsiXapp:
+    def make(
+        *, with_sdl=None, with_telemetry=None, require_subscription=False, **groups
+    ) -> CsiXapp:
         rt = LascoRuntime.from_store(world.store, threads=1)
         made.append(rt)
         settings = settings_for(world, **groups)
-        return CsiXapp(settings, rt, world.store, sdl=with_sdl, telemetry=with_telemetry)
+        return CsiXapp(
+            settings,
+            rt,
+            world.store,
+            sdl=with_sdl,
+            telemetry=with_telemetry,
+            require_subscription=require_subscription,
+        )
 
     yield make
     for rt in made:

@@ -43,6 +43,9 @@ def _sample(group, name):
         return value, str(value)
     if kind == "number":
         return 3.5, "3.5"
+    if "enum" in schema:  # another of the allowed values
+        value = next(v for v in schema["enum"] if v != f.default)
+        return value, value
     return "some-value", "some-value"
 
 

@@ -7,7 +7,8 @@ from xapp.mtypes import MType
 from xapp.transport import LocalRic
 
 
-def test_local_ric_subscribes_serves_and_takes_policies(core, node, world):
+def test_local_ric_subscribes_serves_and_takes_policies(make_core, node, world):
+    core = make_core(require_subscription=True)  # the handshake below makes it live
     ric = LocalRic(core)
     ric.add_e2_node(node)
     ric.start()
@@ -20,6 +21,9 @@ def test_local_ric_subscribes_serves_and_takes_policies(core, node, world):
         ric.indication(node.node_id, pdu)
     core.flush()
     assert core.counters["served"] == 32 and not ric.undeliverable
+    node.ran_function_id = 9  # a report for another RAN function: no subscription of ours
+    ric.indication(node.node_id, next(node.indications(1, 8))[1])
+    assert core.counters["dropped_no-subscription"] == 1
 
 
 def test_messages_for_unknown_nodes_are_undeliverable(make_core):

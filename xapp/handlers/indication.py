@@ -7,6 +7,7 @@ joins a batch, so it cannot cost the reports queued with it."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -25,7 +26,8 @@ __all__ = ["IndicationHandler"]
 
 class IndicationHandler(Handler):
     """Args: ``limits`` on one indication, the ``projection`` the runtime decodes, the
-    ``batcher`` rows are queued in, and the ``counters``."""
+    ``batcher`` rows are queued in, the ``counters``, and ``matches(meid, indication)``:
+    whether it belongs to a live subscription (None: every indication is served)."""
 
     mtypes = (MType.RIC_INDICATION,)
 
@@ -35,9 +37,11 @@ class IndicationHandler(Handler):
         projection: Projection,
         batcher: MicroBatcher,
         counters: Counters,
+        matches: Callable[[str | None, e2ap.Indication], bool] | None = None,
     ) -> None:
         super().__init__(counters)
         self.limits, self.projection, self.batcher = limits, projection, batcher
+        self.matches = matches
 
     def process(self, payload: bytes, meid: str | None) -> Replies:
         t_in = time.perf_counter()
@@ -46,6 +50,12 @@ class IndicationHandler(Handler):
                 "oversize", f"{len(payload)} bytes > {self.limits.max_payload_bytes} from {meid}"
             )
         ind = e2ap.decode_indication(payload)
+        if self.matches is not None and not self.matches(meid, ind):
+            raise MalformedMessage(
+                "no-subscription",
+                f"indication from {meid} for request {ind.requestor_id}/{ind.instance_id}, "
+                f"RAN function {ind.ran_function_id}: no live subscription",
+            )
         report = decode_report(
             ind.header,
             ind.message,
