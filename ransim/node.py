@@ -18,7 +18,14 @@ from lasco.channels import ChannelCache, EnvSpec, load_region, to_real
 from lasco.codec import Projection
 from lasco.errors import ConfigError
 from xapp import e2ap
-from xapp.e2sm_csi import CsiReport, decode_event_trigger, encode_report
+from xapp.e2sm_csi import (
+    E2T_BUFFER_BYTES,
+    CsiReport,
+    decode_event_trigger,
+    encode_ran_function,
+    encode_report,
+    ran_function_definition,
+)
 from xapp.mtypes import MType
 
 __all__ = ["Cell", "E2Node"]
@@ -44,6 +51,8 @@ class E2Node:
         ran_function_id: the RAN function of E2SM-CSI.
         label_fraction: fraction of UEs per report that also send full CSI.
         codeword_dtype: ``float16`` (default, half the bytes) or ``float32``.
+        max_indication_bytes: a report whose PDU would be larger is sent as several
+            indications (E2 Termination's 128 KiB receive buffer by default).
     """
 
     def __init__(
@@ -57,6 +66,7 @@ class E2Node:
         codeword_dtype: str = "float16",
         seed: int = 0,
         cache: ChannelCache | None = None,
+        max_indication_bytes: int = E2T_BUFFER_BYTES,
     ) -> None:
         self.node_id, self.cells, self.projection = (
             node_id,
@@ -64,7 +74,7 @@ class E2Node:
             projection,
         )
         self.ran_function_id, self.label_fraction = ran_function_id, label_fraction
-        self.codeword_dtype = codeword_dtype
+        self.codeword_dtype, self.max_indication_bytes = codeword_dtype, max_indication_bytes
         self.rng = np.random.default_rng(seed)
         self.sn = 0
         self.subscription: tuple[int, int] | None = None  # (requestor, instance)
@@ -104,23 +114,53 @@ class E2Node:
         )
         return rep, h
 
-    def indication(self, cell_id: str, n_ues: int) -> tuple[bytes, np.ndarray]:
-        """An E2AP RICindication PDU (aligned PER) for a report, and the UEs' true CSI."""
-        rep, h = self.report(cell_id, n_ues)
+    def ran_function(self) -> tuple[int, bytes]:
+        """``(RAN function id, definition)`` this node declares for E2SM-CSI in its E2
+        setup (``schemas/e2sm-csi-ran-function.json``)."""
+        definition = ran_function_definition([self.projection.id], self.max_indication_bytes)
+        return self.ran_function_id, encode_ran_function(definition)
+
+    def _pdu(self, rep: CsiReport) -> bytes:
         header, message = encode_report(rep, self.codeword_dtype)
         req, inst = self.subscription or (0, 0)
         self.sn += 1
-        pdu = e2ap.encode_indication(
+        return e2ap.encode_indication(
             e2ap.Indication(req, inst, self.ran_function_id, 1, self.sn % 65536, header, message)
         )
-        return pdu, h
+
+    def indication(self, cell_id: str, n_ues: int) -> tuple[bytes, np.ndarray]:
+        """One E2AP RICindication PDU (aligned PER) for a whole report, whatever its size,
+        and the UEs' true CSI (``indication_pdus`` keeps to the size limit)."""
+        rep, h = self.report(cell_id, n_ues)
+        return self._pdu(rep), h
+
+    def indication_pdus(self, cell_id: str, n_ues: int) -> list[tuple[bytes, np.ndarray]]:
+        """A report as one or more PDUs of at most ``max_indication_bytes`` (split by UEs),
+        each with its UEs' true CSI."""
+        rep, h = self.report(cell_id, n_ues)
+        out: list[tuple[bytes, np.ndarray]] = []
+
+        def emit(start: int, stop: int) -> None:
+            pdu = self._pdu(rep.part(start, stop))
+            if len(pdu) <= self.max_indication_bytes or stop - start == 1:
+                out.append((pdu, h[start:stop]))
+                return
+            self.sn -= 1  # that PDU is not sent: its halves are
+            mid = (start + stop) // 2
+            emit(start, mid)
+            emit(mid, stop)
+
+        emit(0, len(rep))
+        return out
 
     def indications(self, n: int, n_ues: int) -> Iterator[tuple[str, bytes, np.ndarray]]:
-        """``n`` indications, cycling over the cells: ``(cell_id, pdu, true CSI)``."""
+        """``n`` reports, cycling over the cells, each as one or more PDUs within the size
+        limit: ``(cell_id, pdu, true CSI of its UEs)``."""
         ids = list(self.cells)
         for i in range(n):
-            pdu, h = self.indication(ids[i % len(ids)], n_ues)
-            yield ids[i % len(ids)], pdu, h
+            cell = ids[i % len(ids)]
+            for pdu, h in self.indication_pdus(cell, n_ues):
+                yield cell, pdu, h
 
     def handle(self, mtype: int, payload: bytes) -> list[tuple[int, bytes]]:
         """The node's side of the subscription procedure."""

@@ -183,8 +183,9 @@ class Ran:
         out = []
         for node in self.nodes.values():
             for cell in node.cells:
-                pdu, h = node.indication(cell, self.scenario.ues_per_report)
-                out.append(Indication(self.t_s, node.node_id, cell, self.environment(cell), pdu, h))
+                for pdu, h in node.indication_pdus(cell, self.scenario.ues_per_report):
+                    env = self.environment(cell)
+                    out.append(Indication(self.t_s, node.node_id, cell, env, pdu, h))
         self.t_s += self.scenario.period_ms / 1e3
         return out
 

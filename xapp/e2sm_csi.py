@@ -6,6 +6,14 @@ labels?}`` where ``codewords`` is one binary block ``{dtype, shape: [n, M], data
 (little-endian float32 or float16, row-major) for all UEs of the report, and
 ``labels`` (optional, for data collection) ``{rows, block: [k, 2, 32, 32] float32}``.
 The event trigger of a subscription is msgpack of ``{report_period_ms}``.
+
+An E2 node declares the model in its E2 setup with the RAN function definition of
+``schemas/e2sm-csi-ran-function.json`` (msgpack, :func:`ran_function_definition`): the
+short name, the OID, the event trigger and report styles, the projections it encodes with
+and the largest indication it sends. E2 Termination receives each SCTP message into a
+128 KiB buffer, so a node splits a report whose PDU would exceed ``maxIndicationBytes``
+into several indications (``ransim``), and the xApp's ``limits.max_payload_bytes``
+matches that buffer.
 """
 
 from __future__ import annotations
@@ -19,14 +27,66 @@ from schemas import SchemaValidationError, validate
 from xapp.errors import MalformedMessage
 
 __all__ = [
+    "E2T_BUFFER_BYTES",
+    "RAN_FUNCTION_OID",
+    "RAN_FUNCTION_SHORT_NAME",
     "CsiReport",
     "decode_event_trigger",
+    "decode_ran_function",
     "decode_report",
     "encode_event_trigger",
+    "encode_ran_function",
     "encode_report",
+    "ran_function_definition",
 ]
 
 _DTYPES = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2")}
+
+RAN_FUNCTION_SHORT_NAME = "LASCO-E2SM-CSI"
+# Under the IANA experimental arc (1.3.6.1.3) until the model is registered.
+RAN_FUNCTION_OID = "1.3.6.1.3.2512.12170.1"
+E2T_BUFFER_BYTES = 128 * 1024  # E2 Termination's SCTP receive buffer
+
+
+def ran_function_definition(
+    projections: list[str], max_indication_bytes: int = E2T_BUFFER_BYTES, instance: int = 1
+) -> dict:
+    """The RAN function definition an E2 node declares for E2SM-CSI (validated)."""
+    definition = {
+        "ranFunctionShortName": RAN_FUNCTION_SHORT_NAME,
+        "ranFunctionE2SMOid": RAN_FUNCTION_OID,
+        "ranFunctionDescription": "CSI reports (projected codewords, optional full CSI "
+        "labels) for AI CSI feedback",
+        "ranFunctionInstance": instance,
+        "eventTriggerStyles": [{"styleType": 1, "styleName": "Periodic", "formatType": 1}],
+        "reportStyles": [
+            {
+                "styleType": 1,
+                "styleName": "CSI codewords per report period",
+                "indicationHeaderFormat": 1,
+                "indicationMessageFormat": 1,
+                "projections": list(projections),
+                "maxIndicationBytes": int(max_indication_bytes),
+            }
+        ],
+    }
+    validate("e2sm-csi-ran-function", definition)
+    return definition
+
+
+def encode_ran_function(definition: dict) -> bytes:
+    validate("e2sm-csi-ran-function", definition)
+    return msgpack.packb(definition)
+
+
+def decode_ran_function(data: bytes) -> dict:
+    """A RAN function definition from an E2 setup; MalformedMessage when it is not one."""
+    obj = _unpack(data, "RAN function definition", 1 << 14)
+    try:
+        validate("e2sm-csi-ran-function", obj)
+    except SchemaValidationError as exc:
+        raise MalformedMessage("e2sm-ran-function", str(exc)) from None
+    return obj
 
 
 @dataclass(frozen=True)
@@ -44,6 +104,23 @@ class CsiReport:
 
     def __len__(self) -> int:
         return len(self.ue_ids)
+
+    def part(self, start: int, stop: int) -> CsiReport:
+        """The report of UEs ``start:stop`` (their labels re-indexed)."""
+        rows = labels = None
+        if self.label_rows is not None:
+            keep = (self.label_rows >= start) & (self.label_rows < stop)
+            rows, labels = self.label_rows[keep] - start, self.labels[keep]
+        return CsiReport(
+            self.cell_id,
+            self.timestamp_ns,
+            self.projection_id,
+            self.report_period_ms,
+            self.ue_ids[start:stop],
+            self.codewords[start:stop],
+            rows,
+            labels,
+        )
 
 
 def _block(arr: np.ndarray, dtype: str) -> dict:

@@ -334,10 +334,11 @@ class LimitSettings:
     """Limits on one message, and on how often a problem is logged."""
 
     max_payload_bytes: int = setting(
-        4 * 1024 * 1024,
+        128 * 1024,
         "larger RIC_INDICATION payloads are dropped (reason oversize) before decoding",
         unit="bytes",
-        why="4 MiB: twice a 1024-UE report of float32 codewords at M = 512 (2 MiB)",
+        why="E2 Termination receives each SCTP message into a 128 KiB buffer; E2 nodes split "
+        "larger reports (E2SM-CSI's maxIndicationBytes)",
         minimum=1024,
     )
     max_ues_per_report: int = setting(
