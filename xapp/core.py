@@ -49,7 +49,7 @@ LIVE: dict[str, tuple[str, ...]] = {
     "limits": ("max_payload_bytes", "max_ues_per_report", "max_abs_codeword", "log_every_s"),
     "a1": ("query_window_s",),
     "sdl": ("restore_retry_s",),
-    "store": ("allowed_uris",),
+    "store": ("allowed_uris", "fetch_timeout_s"),
 }
 
 Outgoing = list[tuple[int, bytes, "str | None"]]
@@ -97,6 +97,7 @@ class CsiXapp:
         require_subscription: bool = True,
     ) -> None:
         self.settings, self.runtime, self.store = settings, runtime, store
+        self._lock = threading.RLock()
         self.sdl = sdl or InMemorySdl()
         self.telemetry = telemetry or Telemetry(None)
         self.dataset = dataset or DatasetSink.from_settings(settings.data)
@@ -121,6 +122,7 @@ class CsiXapp:
             namespace=settings.sdl.namespace,
             store_uri=settings.store.uri,
             allowed_store_uris=settings.store.allowed_uris,
+            fetch_timeout_s=settings.store.fetch_timeout_s,
         )
         self.batcher = MicroBatcher(
             settings.micro_batch,
@@ -139,11 +141,10 @@ class CsiXapp:
         self._handlers = dispatch_table(
             [
                 self._indication,
-                A1PolicyHandler(self.policies, self.counters, settings.a1.handler_id),
+                A1PolicyHandler(self.policies, self.counters, settings.a1.handler_id, self._lock),
                 SubscriptionHandler(self.subscriptions, self.counters),
             ]
         )
-        self._lock = threading.RLock()
         self._next_restore = 0.0
         self._query_at: float | None = None  # when the start-up policy query went out
 
@@ -164,6 +165,8 @@ class CsiXapp:
             self.counters.count(f"unhandled_mtype_{mtype}")
             return []
         try:
+            if handler.locks_itself:
+                return handler(payload, meid)
             with self._lock:
                 return handler(payload, meid)
         except Exception as exc:  # the process never dies on one message
@@ -266,6 +269,7 @@ class CsiXapp:
             self.subscriptions.settings = settings.subscription
             self.subscriptions.set_nodes(settings.subscription.e2_nodes)
             self.policies.allowed_store_uris = frozenset(settings.store.allowed_uris)
+            self.policies.fetch_timeout_s = settings.store.fetch_timeout_s
         self.counters.count("config_applied")
         if restart:
             self.counters.count("config_restart_needed")

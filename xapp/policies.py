@@ -21,10 +21,13 @@ the instance out of service, and counts an SDL that could not forget it.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
 import types
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from model_store import ModelStore, StoreError, VerificationError
 from schemas import A1Policy, ProxyRef
@@ -33,11 +36,24 @@ from xapp.counters import Counters
 from xapp.errors import PolicyRefused
 from xapp.outputs import Sdl
 
-__all__ = ["NS_POLICY", "PolicyTable"]
+__all__ = ["NS_POLICY", "PolicyTable", "Prepared"]
 
 log = logging.getLogger(__name__)
 NS_POLICY = "policy/"
 DEFAULT_STORE_URIS = ("", "default")  # a policy's store_uri meaning "the xApp's own store"
+
+
+# Store fetches run here so that one that hangs can be given up on (its thread finishes
+# or dies with the store's own timeouts; the policy is answered at once).
+_FETCHES = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="store-fetch")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A policy checked and its proxy fetched and verified, ready to commit."""
+
+    policy: A1Policy
+    artifact: Any | None
 
 
 class PolicyTable(Mapping[str, A1Policy]):
@@ -52,6 +68,7 @@ class PolicyTable(Mapping[str, A1Policy]):
         counters: counts failed restores.
         store_uri: the URI ``store`` was opened from.
         allowed_store_uris: the other stores a policy may name; any other is refused.
+        fetch_timeout_s: how long a proxy fetch may take before the policy is refused.
     """
 
     def __init__(
@@ -64,8 +81,10 @@ class PolicyTable(Mapping[str, A1Policy]):
         namespace: str,
         store_uri: str | None = None,
         allowed_store_uris: tuple[str, ...] = (),
+        fetch_timeout_s: float = 30.0,
     ) -> None:
         self.runtime, self.store, self.sdl, self.counters = runtime, store, sdl, counters
+        self.fetch_timeout_s = fetch_timeout_s
         self.namespace, self.store_uri = namespace, store_uri
         self.allowed_store_uris = frozenset(allowed_store_uris)
         self.unconfirmed: set[str] = set()  # restored from SDL, not re-sent by A1 yet
@@ -110,22 +129,26 @@ class PolicyTable(Mapping[str, A1Policy]):
     # -- changes -------------------------------------------------------------------------
     def apply(self, instance_id: str, policy: A1Policy, *, persist: bool = True) -> None:
         """Install (create or update) a policy instance; PolicyRefused keeps everything
-        as it was."""
+        as it was. ``prepare`` then ``commit``."""
+        self.commit(instance_id, self.prepare(instance_id, policy), persist=persist)
+
+    def prepare(self, instance_id: str, policy: A1Policy) -> Prepared:
+        """The slow part, which changes nothing: check the policy against the running LAM
+        and fetch and verify its proxy (within ``fetch_timeout_s``). The A1 handler runs it
+        outside the xApp's lock, so a slow store never holds the E2 path."""
         if policy.lam_sha256 != self.runtime.lam_sha256:
             raise PolicyRefused(
                 "lam-mismatch",
                 f"policy is for LAM {policy.lam_sha256[:12]}..., this xApp runs "
                 f"{self.runtime.lam_sha256[:12]}...",
             )
-        taken = {c: o for c in policy.cells if (o := self._owner.get(c)) not in (None, instance_id)}
-        if taken:
-            raise PolicyRefused(
-                "cell-owned",
-                "cells owned by other instances: "
-                + ", ".join(f"{c} ({o})" for c, o in sorted(taken.items()))
-                + "; update or delete those first",
-            )
-        art = None if policy.proxy is None else self._fetch(policy.proxy)
+        self._check_cells(instance_id, policy)
+        return Prepared(policy, None if policy.proxy is None else self._fetch(policy.proxy))
+
+    def commit(self, instance_id: str, prepared: Prepared, *, persist: bool = True) -> None:
+        """The fast part: record the instance in SDL, swap its proxy in, map its cells."""
+        policy, art = prepared.policy, prepared.artifact
+        self._check_cells(instance_id, policy)  # again: another instance may have come
         key = NS_POLICY + instance_id
         old = self._policies.get(instance_id)
         if persist:
@@ -151,6 +174,16 @@ class PolicyTable(Mapping[str, A1Policy]):
             self.unconfirmed.discard(instance_id)
         else:
             self.unconfirmed.add(instance_id)
+
+    def _check_cells(self, instance_id: str, policy: A1Policy) -> None:
+        taken = {c: o for c in policy.cells if (o := self._owner.get(c)) not in (None, instance_id)}
+        if taken:
+            raise PolicyRefused(
+                "cell-owned",
+                "cells owned by other instances: "
+                + ", ".join(f"{c} ({o})" for c, o in sorted(taken.items()))
+                + "; update or delete those first",
+            )
 
     def delete(self, instance_id: str) -> bool:
         """Remove an instance (its cells go back to the LAM); False when it was unknown.
@@ -217,9 +250,19 @@ class PolicyTable(Mapping[str, A1Policy]):
         return ModelStore(uri, self.store.trusted)
 
     def _fetch(self, ref: ProxyRef):
-        """The verified proxy artifact a policy names; PolicyRefused on any failure."""
+        """The verified proxy artifact a policy names; PolicyRefused on any failure, and
+        on a store that has not answered within ``fetch_timeout_s`` (``store-timeout``)."""
+        store = self._store_for(ref.store_uri)
+        job = _FETCHES.submit(store.fetch, ref.name, ref.version)
         try:
-            art = self._store_for(ref.store_uri).fetch(ref.name, ref.version)
+            art = job.result(timeout=self.fetch_timeout_s)
+        except concurrent.futures.TimeoutError:
+            self.counters.count("store_fetch_timeout")
+            raise PolicyRefused(
+                "store-timeout",
+                f"{ref.name} v{ref.version}: no answer from {ref.store_uri or 'the store'} "
+                f"within {self.fetch_timeout_s:g} s",
+            ) from None
         except VerificationError as exc:
             raise PolicyRefused(f"store-{exc.reason}", str(exc)) from None
         except StoreError as exc:

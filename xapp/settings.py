@@ -196,6 +196,15 @@ class StoreSettings:
         uniqueItems=True,
         items={"minLength": 1},
     )
+    fetch_timeout_s: float = setting(
+        30.0,
+        "an A1 policy whose proxy the store has not delivered within this time is refused "
+        "(store-timeout); the fetch never holds the E2 path",
+        unit="s",
+        why="a proxy SAM is under a megabyte: seconds over any working link; 30 s tolerates a "
+        "slow object store without leaving A1 waiting long",
+        exclusiveMinimum=0,
+    )
     lam: str = setting(
         "lam", "name of the LAM in the store", why="the name the export uses", minLength=1
     )

@@ -17,6 +17,7 @@ tests/xapp/test_shell.py); the real RMR transport is not exercised here.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from typing import Any
@@ -52,6 +53,10 @@ class RmrShell:
         self.rmr, self._factory = rmr, xapp_factory
         self.xapp: Any = None
         self._stop = threading.Event()
+        # A1 requests are handled on their own thread, in order: a policy whose proxy
+        # the store is slow to deliver never holds the receive loop (indications).
+        self._a1_queue: queue.Queue = queue.Queue()
+        threading.Thread(target=self._a1_worker, name="a1", daemon=True).start()
 
     def start(self, thread: bool = True) -> None:
         self.xapp = self._factory(
@@ -77,6 +82,21 @@ class RmrShell:
 
     # -- callbacks ----------------------------------------------------------------------
     def _on_message(self, xapp: Any, summary: dict, sbuf: Any) -> None:
+        if summary[self.rmr.RMR_MS_MSG_TYPE] == MType.A1_POLICY_REQ:
+            self._a1_queue.put((xapp, summary, sbuf))  # answered by RTS from the A1 thread
+            return
+        self._serve(xapp, summary, sbuf)
+
+    def _a1_worker(self) -> None:
+        while True:
+            xapp, summary, sbuf = self._a1_queue.get()
+            try:
+                self._serve(xapp, summary, sbuf)
+            except Exception as exc:  # the A1 thread never dies
+                self.core.counters.count("internal_error")
+                self.core.counters.log_limited("a1-thread", "A1 request failed: %r", exc)
+
+    def _serve(self, xapp: Any, summary: dict, sbuf: Any) -> None:
         rmr = self.rmr
         mtype = summary[rmr.RMR_MS_MSG_TYPE]
         meid = summary.get(rmr.RMR_MS_MEID)

@@ -101,11 +101,45 @@ def test_a1_answers_go_back_by_rts_and_buffers_are_freed(core, world):
         a1_request("CREATE", "p", policy_for(world, "101", ["cell-101"])),
         sbuf="buf-1",
     )
+    _wait(lambda: x.freed)  # answered from the A1 thread
     assert len(x.rts) == 1
     sbuf, mtype, payload = x.rts[0]
     assert (sbuf, mtype) == ("buf-1", MType.A1_POLICY_RESP)
     assert json.loads(payload)["status"] == "OK"
     assert x.freed == ["buf-1"]
+
+
+def _wait(cond, timeout=10.0):
+    import time
+
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "not in time"
+        time.sleep(0.01)
+
+
+def test_a_store_that_hangs_neither_holds_indications_nor_leaves_a1_unanswered(core, world, node):
+    import threading
+
+    shell = _shell(core)
+    x = shell.xapp
+    release = threading.Event()
+    real_fetch = core.policies.store.fetch
+    core.policies.store.fetch = lambda *a, **k: release.wait(30) and real_fetch(*a, **k)
+    core.policies.fetch_timeout_s = 0.5
+    try:
+        create = a1_request("CREATE", "p", policy_for(world, "101", ["cell-101"]))
+        x.deliver(MType.A1_POLICY_REQ, create, sbuf="a1-buf")
+        for _, pdu, _ in node.indications(2, 4):  # while A1 waits on the store
+            x.deliver(MType.RIC_INDICATION, pdu)
+        core.flush()
+        assert core.counters["served"] == 8 and not x.rts
+        _wait(lambda: x.rts)
+        body = json.loads(x.rts[0][2])
+        assert body["status"] == "ERROR" and "store-timeout" in body["reason"]
+        assert x.freed[-1] == "a1-buf" and "p" not in core.policies
+    finally:
+        release.set()
 
 
 def test_indications_through_the_shell_and_unknown_types(core, node):

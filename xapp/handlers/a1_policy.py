@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,21 +92,34 @@ def instance_id_of(payload: bytes) -> str:
 
 
 class A1PolicyHandler(Handler):
-    """Args: the ``policies`` table, the ``counters`` and the ``handler_id`` answers carry."""
+    """Args: the ``policies`` table, the ``counters``, the ``handler_id`` answers carry,
+    and the xApp's ``lock``: held only while a checked and fetched policy is committed
+    (the store fetch before it runs without it, so indications go on meanwhile)."""
 
     mtypes = (MType.A1_POLICY_REQ,)
+    locks_itself = True
 
-    def __init__(self, policies: PolicyTable, counters: Counters, handler_id: str) -> None:
+    def __init__(
+        self,
+        policies: PolicyTable,
+        counters: Counters,
+        handler_id: str,
+        lock: threading.RLock | None = None,
+    ) -> None:
         super().__init__(counters)
         self.policies, self.handler_id = policies, handler_id
+        self.lock = lock or threading.RLock()
 
     def process(self, payload: bytes, meid: str | None) -> Replies:
         req = parse_request(payload)
         if req.policy is None:
-            self.policies.delete(req.instance_id)
+            with self.lock:
+                self.policies.delete(req.instance_id)
             self.counters.count("a1_deleted")
             return [self._answer(req.instance_id, "DELETED")]
-        self.policies.apply(req.instance_id, req.policy)
+        prepared = self.policies.prepare(req.instance_id, req.policy)
+        with self.lock:
+            self.policies.commit(req.instance_id, prepared)
         self.counters.count("a1_ok")
         return [self._answer(req.instance_id, "OK")]
 

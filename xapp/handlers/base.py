@@ -25,6 +25,9 @@ class Handler(ABC):
     """
 
     mtypes: ClassVar[tuple[int, ...]] = ()
+    # A handler that takes the xApp's lock itself, only around its fast part (the A1
+    # handler: a store fetch must not hold the E2 path).
+    locks_itself: ClassVar[bool] = False
 
     def __init__(self, counters: Counters) -> None:
         self.counters = counters
