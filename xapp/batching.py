@@ -35,6 +35,7 @@ class Outputs:
     namespace: str
     telemetry: Telemetry
     dataset: DatasetSink
+    csi_ttl_ms: int = 10_000
 
 
 class MicroBatcher:
@@ -132,7 +133,7 @@ class MicroBatcher:
         self, queue: list[tuple[CsiReport, float]], res, routes: list[tuple[str, str]]
     ) -> int:
         """Write one reconstructed group's outputs; returns its rows served."""
-        entries: dict[str, bytes] = {}
+        entries: dict[str, tuple[int, bytes]] = {}
         start, served = 0, 0
         finite = np.isfinite(res.h_hat).all(axis=(1, 2, 3))
         for (report, t_in), (slot, env) in zip(queue, routes, strict=True):
@@ -145,8 +146,12 @@ class MicroBatcher:
                 status[lost] = RowStatus.NON_FINITE
             version = res.proxies_used.get(slot)  # what this reconstruction really used
             for i in np.flatnonzero(status == RowStatus.OK):
-                entries[f"csi/{report.cell_id}/{int(report.ue_ids[i])}"] = encode_csi_entry(
-                    h_hat[i], report.timestamp_ns, env, version
+                key = f"csi/{report.cell_id}/{int(report.ue_ids[i])}"
+                if key in entries and entries[key][0] > report.timestamp_ns:
+                    continue  # a newer report of this UE in the same batch
+                entries[key] = (
+                    report.timestamp_ns,
+                    encode_csi_entry(h_hat[i], report.timestamp_ns, env, version),
                 )
             for code in (RowStatus.NON_FINITE, RowStatus.WRONG_LENGTH):
                 bad = int((res.status[start : start + n] == code).sum())
@@ -160,7 +165,11 @@ class MicroBatcher:
             start += n
         if entries:
             try:
-                self.outputs.sdl.set(self.outputs.namespace, entries)
+                written = self.outputs.sdl.set_latest(
+                    self.outputs.namespace, entries, self.outputs.csi_ttl_ms
+                )
+                if written < len(entries):  # an older report than what SDL holds
+                    self.counters.count("sdl_older_skipped", len(entries) - written)
             except Exception as exc:  # SDL down: the other outputs go on, the loss counted
                 self.counters.count("sdl_write_failed")
                 self.counters.count("sdl_rows_lost", len(entries))

@@ -127,7 +127,13 @@ class CsiXapp:
         self.batcher = MicroBatcher(
             settings.micro_batch,
             runtime,
-            Outputs(self.sdl, settings.sdl.namespace, self.telemetry, self.dataset),
+            Outputs(
+                self.sdl,
+                settings.sdl.namespace,
+                self.telemetry,
+                self.dataset,
+                round(settings.sdl.csi_ttl_s * 1000),
+            ),
             self.counters,
             self.policies.route,
         )

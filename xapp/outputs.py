@@ -7,6 +7,8 @@ SDL layout (namespace: the setting ``sdl.namespace``, default ``lasco-csi``):
     csi/<cell_id>/<ue_id>   msgpack {"ts": ns, "env": id, "sam_version": int|None,
                                      "h_hat": {"dtype": "float16", "shape": [2, 32, 32],
                                                "data": bytes}}
+                            written only when newer than what is stored (its report's
+                            ``ts``), expiring after ``sdl.csi_ttl_s``
     policy/<instance_id>    the A1 policy instance (JSON text), for restart recovery
 
 The in-memory SDL serves the local demo and unit tests; ``RedisSdl`` is ricsdl's
@@ -19,6 +21,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Protocol
@@ -40,25 +43,58 @@ class Sdl(Protocol):
     def find_and_get(self, ns: str, prefix: str) -> dict[str, bytes]: ...
     def remove(self, ns: str, keys: list[str]) -> None: ...
 
+    def set_latest(self, ns: str, data: dict[str, tuple[int, bytes]], ttl_ms: int) -> int:
+        """Write each ``key: (ts, value)`` unless the stored value is newer (its ``ts``),
+        to expire after ``ttl_ms``; returns how many were written."""
+        ...
+
 
 class InMemorySdl:
-    """A thread-safe in-process stand-in for SDL with the same four calls."""
+    """A thread-safe in-process stand-in for SDL with the same calls (expiry checked when
+    read)."""
 
     def __init__(self) -> None:
         self._data: dict[str, dict[str, bytes]] = defaultdict(dict)
+        self._expires: dict[tuple[str, str], float] = {}
+        self._ts: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
+
+    def _live(self, ns: str) -> dict[str, bytes]:
+        now = time.monotonic()
+        data = self._data[ns]
+        for k in [k for k in data if self._expires.get((ns, k), now + 1) <= now]:
+            del data[k]
+            self._expires.pop((ns, k), None)
+            self._ts.pop((ns, k), None)
+        return data
 
     def set(self, ns: str, data: dict[str, bytes]) -> None:
         with self._lock:
             self._data[ns].update(data)
+            for k in data:
+                self._expires.pop((ns, k), None)
+                self._ts.pop((ns, k), None)
+
+    def set_latest(self, ns: str, data: dict[str, tuple[int, bytes]], ttl_ms: int) -> int:
+        with self._lock:
+            live, written = self._live(ns), 0
+            for k, (ts, value) in data.items():
+                if k in live and self._ts.get((ns, k), -1) > ts:
+                    continue
+                live[k] = value
+                self._ts[(ns, k)] = ts
+                self._expires[(ns, k)] = time.monotonic() + ttl_ms / 1e3
+                written += 1
+            return written
 
     def get(self, ns: str, keys: list[str]) -> dict[str, bytes]:
         with self._lock:
-            return {k: self._data[ns][k] for k in keys if k in self._data[ns]}
+            live = self._live(ns)
+            return {k: live[k] for k in keys if k in live}
 
     def find_and_get(self, ns: str, prefix: str) -> dict[str, bytes]:
         with self._lock:
-            return {k: v for k, v in self._data[ns].items() if k.startswith(prefix)}
+            return {k: v for k, v in self._live(ns).items() if k.startswith(prefix)}
 
     def remove(self, ns: str, keys: list[str]) -> None:
         with self._lock:

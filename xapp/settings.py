@@ -273,6 +273,14 @@ class SdlSettings:
         why="the namespace the rApp and the dashboards read",
         minLength=1,
     )
+    csi_ttl_s: float = setting(
+        10.0,
+        "a reconstructed CSI entry expires this long after it was written",
+        unit="s",
+        why="CSI ages within tens of milliseconds; entries of UEs no longer reported should "
+        "not linger, and 10 s outlives any report period",
+        exclusiveMinimum=0,
+    )
     restore_retry_s: float = setting(
         5.0,
         "when SDL cannot be read at start, restoring the saved policies is retried this often",

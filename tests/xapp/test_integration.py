@@ -5,11 +5,12 @@ mid-run, and a restart that recovers its policies from Redis."""
 import json
 import time
 
+import numpy as np
 import pytest
 
 from tests.xapp.conftest import a1_request, policy_for
 from xapp.mtypes import MType
-from xapp.outputs import decode_csi_entry
+from xapp.outputs import decode_csi_entry, encode_csi_entry
 from xapp.sdl import RedisSdl
 from xapp.telemetry import InfluxSink, Telemetry
 
@@ -135,3 +136,22 @@ def _body(replies):
 
 def _status(replies):
     return _body(replies)["status"]
+
+
+@pytest.mark.parametrize("kind", ["redis", "memory"])
+def test_csi_entries_expire_and_an_older_report_never_overwrites_a_newer(kind, redis_server):
+    from xapp.outputs import InMemorySdl
+
+    sdl = RedisSdl("127.0.0.1", redis_server.port) if kind == "redis" else InMemorySdl()
+    ns = f"ttl-{kind}"
+
+    def entry(ts):
+        return (ts, encode_csi_entry(np.zeros((2, 32, 32), np.float32), ts, "", None))
+
+    assert sdl.set_latest(ns, {"csi/c/1": entry(200), "csi/c/2": entry(100)}, 60_000) == 2
+    assert sdl.set_latest(ns, {"csi/c/1": entry(150), "csi/c/2": entry(300)}, 60_000) == 1
+    got = {k: decode_csi_entry(v)["ts"] for k, v in sdl.find_and_get(ns, "csi/").items()}
+    assert got == {"csi/c/1": 200, "csi/c/2": 300}
+    sdl.set_latest(ns, {"csi/c/3": entry(1)}, 100)
+    time.sleep(0.3)
+    assert set(sdl.find_and_get(ns, "csi/")) == {"csi/c/1", "csi/c/2"}  # c/3 expired

@@ -101,10 +101,10 @@ def test_an_exception_in_the_timer_is_counted_and_the_next_tick_works(make_core,
 
 
 def test_sdl_failing_in_a_flush_loses_only_sdl_and_is_counted(batch_core, node):
-    def down(namespace, entries):
+    def down(namespace, entries, ttl_ms):
         raise ConnectionError("redis is down")
 
-    batch_core.sdl.set = down
+    batch_core.sdl.set_latest = down
     for pdu in _good(node):
         batch_core.handle(MType.RIC_INDICATION, pdu, "gnb-1")
     assert batch_core.flush() == 24  # reconstructed and counted as served
