@@ -103,7 +103,7 @@ def run_bench(
 
 
 def main(args: argparse.Namespace) -> int:
-    core = build_core(Settings())
+    core = build_core(Settings(), require_subscription=False)  # no RIC: no subscriptions
     node = SyntheticNode(core.runtime.projection)
     records = run_bench(
         core, node, (1, 64) if args.quick else (1, 16, 64), 50 if args.quick else 300
