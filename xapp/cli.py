@@ -49,6 +49,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run(settings, path)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from xapp.bench import SyntheticNode, run_bench
+
+    core = build_core(
+        Settings.from_controls(load_controls(args.config)), require_subscription=False
+    )
+    node = SyntheticNode(core.runtime.projection)
+    records = run_bench(core, node, tuple(args.ues), args.indications)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"records": records, "sdl": "in-memory"}, f, indent=1)
+            f.write("\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="csi-xapp", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true")
@@ -58,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--input", required=True, help="JSONL of {mtype, meid, payload_b64}")
     r.add_argument("--output", required=True, help="JSONL of replies, then a summary line")
     r.set_defaults(func=cmd_replay)
+    b = sub.add_parser("bench", help="the xApp's overhead over the bare runtime, per UE count")
+    b.add_argument("--config", help="descriptor or controls JSON (default: embedded defaults)")
+    b.add_argument("--ues", type=int, nargs="+", default=[1, 16, 64], help="UEs per indication")
+    b.add_argument("--indications", type=int, default=300, help="indications per UE count")
+    b.add_argument("--json", help="also write the records here")
+    b.set_defaults(func=cmd_bench)
     run = sub.add_parser("run", help="run in a RIC: RMR, SDL, InfluxDB (needs librmr_si.so)")
     run.add_argument("--config", help="descriptor or controls JSON (default: $CONFIG_FILE)")
     run.set_defaults(func=cmd_run)

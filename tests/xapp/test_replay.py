@@ -141,3 +141,15 @@ def test_replay_of_a_capture_salted_with_hostile_reports_serves_every_good_one(
     summary = json.loads(out.read_text().splitlines()[-1])["summary"]
     assert summary["served"] == 48
     assert summary["dropped"] == {"e2sm-duplicate-ue": 1, "e2sm-range": 1, "e2sm-width": 1}
+
+
+def test_csi_xapp_bench_prints_the_overhead_per_ue_count(tmp_path, world, capsys):
+    cfg = _store_config(tmp_path, world)
+    out = tmp_path / "bench.json"
+    argv = ["bench", "--config", str(cfg), "--ues", "1", "8", "--indications", "4"]
+    assert xapp_main([*argv, "--json", str(out)]) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if "UEs/indication" in x]
+    assert len(lines) == 2 and "overhead" in lines[1]
+    records = json.loads(out.read_text())["records"]
+    assert [r["ues_per_indication"] for r in records] == [1, 8]
+    assert all(r["indications_per_s"] > 0 and "overhead_pct" in r for r in records)
