@@ -69,7 +69,7 @@ def test_the_headline_stage_names_the_full_finetuning_role():
 def test_the_comparison_tries_rates_before_its_headline():
     cfg = STUDIES["comparison"]
     rows = study_progress(cfg, {})
-    assert rows[0]["stage"] == "learning-rate trials, n = 1000: regions 101, 102, 103, 104"
+    assert rows[0]["stage"] == "learning-rate trials, n = 1000: regions 101, 102"
     trained = sum(1 for m in cfg.methods if m not in ("lam-only", "sam-only"))
-    assert rows[0]["planned"] == trained * len(cfg.lr_grid) * 4
+    assert rows[0]["planned"] == trained * len(cfg.lr_grid) * len(cfg.tuning)
     assert rows[1]["stage"] == HEADLINE

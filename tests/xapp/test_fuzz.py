@@ -105,7 +105,8 @@ def _structured(node):
     n = st.integers(0, 6)
     values = st.sampled_from([0.0, float("nan"), float("inf"), 6.0e4, -6.0e4])
     ue_lists = st.lists(st.integers(0, 2**32 - 1), max_size=6)
-    anything = st.one_of(st.none(), st.integers(), st.text(max_size=5), st.binary(max_size=5))
+    ints = st.integers(-(2**63), 2**64 - 1)  # what msgpack can carry
+    anything = st.one_of(st.none(), ints, st.text(max_size=5), st.binary(max_size=5))
     return st.one_of(
         # codewords whose shape, width, dtype or byte count do not fit the UEs
         st.builds(
