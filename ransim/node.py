@@ -21,6 +21,7 @@ from xapp import e2ap
 from xapp.e2sm_csi import (
     E2T_BUFFER_BYTES,
     CsiReport,
+    NrCgi,
     decode_event_trigger,
     encode_ran_function,
     encode_report,
@@ -33,12 +34,20 @@ __all__ = ["Cell", "E2Node"]
 
 @dataclass
 class Cell:
-    """A cell of the node: its id, its environment and the channels of its UEs."""
+    """A cell of the node: its id, its environment and the channels of its UEs; with an
+    ``nr_cgi`` its reports carry it, and ``cell_id`` must be its text form."""
 
     cell_id: str
     env: EnvSpec
     n_samples: int = 200
     h: np.ndarray | None = field(default=None, repr=False)  # [n, 2, 32, 32] float32
+    nr_cgi: NrCgi | None = None
+
+    def __post_init__(self) -> None:
+        if self.nr_cgi is not None and self.cell_id != self.nr_cgi.text:
+            raise ConfigError(
+                f"cell {self.cell_id!r}: with an NR-CGI its id is {self.nr_cgi.text!r}"
+            )
 
 
 class E2Node:
@@ -107,10 +116,11 @@ class E2Node:
             time.time_ns(),
             self.projection.id,
             self.report_period_ms,
-            idx.astype(np.uint32),
+            idx.astype(np.uint64),
             self.projection.encode(h),
             rows,
             labels,
+            cell.nr_cgi,
         )
         return rep, h
 

@@ -5,6 +5,9 @@ report_period_ms}``; the RICindicationMessage is msgpack of ``{ue_ids, codewords
 labels?}`` where ``codewords`` is one binary block ``{dtype, shape: [n, M], data}``
 (little-endian float32 or float16, row-major) for all UEs of the report, and
 ``labels`` (optional, for data collection) ``{rows, block: [k, 2, 32, 32] float32}``.
+A cell may carry its NR-CGI (``nr_cgi``: PLMN identity and 36-bit NR cell identity), and
+then ``cell_id`` is its text form ``PLMN-NCI``; UE ids are E2SM UE ids (the node's 8-octet
+RAN UE ID), unique within a report.
 The event trigger of a subscription is msgpack of ``{report_period_ms}``.
 
 An E2 node declares the model in its E2 setup with the RAN function definition of
@@ -31,6 +34,7 @@ __all__ = [
     "RAN_FUNCTION_OID",
     "RAN_FUNCTION_SHORT_NAME",
     "CsiReport",
+    "NrCgi",
     "decode_event_trigger",
     "decode_ran_function",
     "decode_report",
@@ -90,6 +94,19 @@ def decode_ran_function(data: bytes) -> dict:
 
 
 @dataclass(frozen=True)
+class NrCgi:
+    """The NR Cell Global Identity: PLMN identity (MCC then MNC digits) and the 36-bit NR
+    cell identity. Its text form ``PLMN-NCI`` (NCI as 9 hex digits) names the cell."""
+
+    plmn_id: str
+    nr_cell_id: int
+
+    @property
+    def text(self) -> str:
+        return f"{self.plmn_id}-{self.nr_cell_id:09x}"
+
+
+@dataclass(frozen=True)
 class CsiReport:
     """One decoded report. ``codewords [n, M] float32``; ``label_rows [k]`` index ``ue_ids``."""
 
@@ -101,6 +118,7 @@ class CsiReport:
     codewords: np.ndarray
     label_rows: np.ndarray | None = None
     labels: np.ndarray | None = None
+    nr_cgi: NrCgi | None = None
 
     def __len__(self) -> int:
         return len(self.ue_ids)
@@ -120,6 +138,7 @@ class CsiReport:
             self.codewords[start:stop],
             rows,
             labels,
+            self.nr_cgi,
         )
 
 
@@ -137,6 +156,11 @@ def encode_report(report: CsiReport, dtype: str = "float16") -> tuple[bytes, byt
     }
     if report.report_period_ms is not None:
         header["report_period_ms"] = int(report.report_period_ms)
+    if report.nr_cgi is not None:
+        header["nr_cgi"] = {
+            "plmn_id": report.nr_cgi.plmn_id,
+            "nr_cell_id": int(report.nr_cgi.nr_cell_id),
+        }
     message: dict = {
         "ue_ids": [int(u) for u in report.ue_ids],
         "codewords": _block(report.codewords, dtype),
@@ -204,15 +228,24 @@ def decode_report(
                 f"labels shape {blk['shape']} / rows do not match {len(rows)} labelled of {n} UEs",
             )
         labels = _array(blk, "labels")
+    nr_cgi = None
+    if "nr_cgi" in h:
+        nr_cgi = NrCgi(h["nr_cgi"]["plmn_id"], h["nr_cgi"]["nr_cell_id"])
+        if h["cell_id"] != nr_cgi.text:
+            raise MalformedMessage(
+                "e2sm-cell-id",
+                f"cell_id {h['cell_id']!r} is not the text form {nr_cgi.text!r} of its NR-CGI",
+            )
     return CsiReport(
         h["cell_id"],
         h["timestamp_ns"],
         h["projection_id"],
         h.get("report_period_ms"),
-        np.asarray(m["ue_ids"], dtype=np.uint32),
+        np.asarray(m["ue_ids"], dtype=np.uint64),
         codewords,
         rows,
         labels,
+        nr_cgi,
     )
 
 

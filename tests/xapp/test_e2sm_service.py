@@ -53,3 +53,43 @@ def test_a_large_report_is_split_into_indications_that_fit_the_buffer(node):
 def _parts(pdu):
     ind = e2ap.decode_indication(pdu)
     return ind.header, ind.message
+
+
+def test_a_cell_named_by_its_nr_cgi_is_served_under_that_name(make_core, channel_cache):
+    from lasco.channels import paper_catalogue
+    from ransim.node import Cell, E2Node
+    from tests.xapp.conftest import PROJ
+    from xapp.e2sm_csi import NrCgi
+    from xapp.mtypes import MType
+
+    cgi = NrCgi("00101", 0x65)
+    cell = Cell(cgi.text, paper_catalogue().get("101"), 60, nr_cgi=cgi)
+    gnb = E2Node("gnb-1", [cell], PROJ, cache=channel_cache)
+    rep, _ = gnb.report(cgi.text, 4)
+    assert rep.nr_cgi == cgi and cgi.text == "00101-000000065"
+    core = make_core(micro_batch={"max_batch": 4})
+    core.handle(MType.RIC_INDICATION, next(gnb.indications(1, 4))[1], "gnb-1")
+    keys = core.sdl.find_and_get("lasco-csi", "csi/")
+    assert len(keys) == 4 and all(k.startswith("csi/00101-000000065/") for k in keys)
+
+
+def test_a_cell_id_that_is_not_its_nr_cgi_is_refused(node):
+    from dataclasses import replace
+
+    from xapp.e2sm_csi import NrCgi, encode_report
+
+    rep, _ = node.report("cell-101", 2)
+    wrong = replace(rep, nr_cgi=NrCgi("00101", 0x65))  # cell_id stays "cell-101"
+    with pytest.raises(MalformedMessage) as exc:
+        decode_report(*encode_report(wrong))
+    assert exc.value.reason == "e2sm-cell-id"
+
+
+def test_ue_ids_are_eight_octet_ran_ue_ids(node):
+    from dataclasses import replace
+
+    from xapp.e2sm_csi import encode_report
+
+    rep, _ = node.report("cell-101", 2)
+    big = replace(rep, ue_ids=np.array([2**40 + 1, 2**63], dtype=np.uint64))
+    assert decode_report(*encode_report(big)).ue_ids.tolist() == [2**40 + 1, 2**63]
