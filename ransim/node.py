@@ -173,7 +173,14 @@ class E2Node:
                 yield cell, pdu, h
 
     def handle(self, mtype: int, payload: bytes) -> list[tuple[int, bytes]]:
-        """The node's side of the subscription procedure."""
+        """The node's side of the subscription procedures: a request is answered and its
+        ids tag the reports from then on; a deletion of that subscription stops them (the
+        node then tags reports with no subscription)."""
+        if mtype == MType.RIC_SUB_DEL_REQ:
+            req, inst, _ = e2ap.decode_subscription_delete_request(payload)
+            if self.subscription == (req, inst):
+                self.subscription = None
+            return []
         if mtype != MType.RIC_SUB_REQ:
             return []
         req, inst, fid, trigger = e2ap.decode_subscription_request(payload)

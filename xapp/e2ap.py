@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 # Procedure codes and IE ids (E2AP constants).
-PROC_INDICATION, PROC_SUBSCRIPTION = 5, 8
+PROC_INDICATION, PROC_SUBSCRIPTION, PROC_SUBSCRIPTION_DELETE = 5, 8, 9
 IE_CAUSE, IE_RAN_FUNCTION_ID, IE_ACTION_ID = 1, 5, 15
 IE_ACTIONS_ADMITTED, IE_ACTIONS_NOT_ADMITTED = 17, 18
 IE_ACTION_TO_BE_SETUP, IE_ACTION_ADMITTED_ITEM, IE_ACTION_NOT_ADMITTED_ITEM = 19, 14, 16
@@ -227,6 +227,29 @@ def encode_subscription_failure(
         _ie(IE_CAUSE, "Cause", ("ricRequest", cause), "reject"),
     ]
     return _encode("unsuccessfulOutcome", PROC_SUBSCRIPTION, "RICsubscriptionFailure", ies)
+
+
+def encode_subscription_delete_request(
+    requestor_id: int, instance_id: int, ran_function_id: int
+) -> bytes:
+    """A RICsubscriptionDeleteRequest for the subscription ``(requestor, instance)``."""
+    return _encode(
+        "initiatingMessage",
+        PROC_SUBSCRIPTION_DELETE,
+        "RICsubscriptionDeleteRequest",
+        _request_ies(requestor_id, instance_id, ran_function_id),
+    )
+
+
+def decode_subscription_delete_request(data: bytes) -> tuple[int, int, int]:
+    """``(requestor id, instance id, RAN function id)`` of a RICsubscriptionDeleteRequest."""
+    kind, proc, name, ies = _decode(data)
+    if (kind, proc) != ("initiatingMessage", PROC_SUBSCRIPTION_DELETE):
+        raise MalformedMessage("e2ap-unexpected", f"{kind} {name} is not a subscription delete")
+    req_id, inst_id = _fields(
+        _need(ies, IE_REQUEST_ID, "RICrequestID"), "ricRequestorID", "ricInstanceID"
+    )
+    return req_id, inst_id, _need(ies, IE_RAN_FUNCTION_ID, "RANfunctionID")
 
 
 def decode_subscription_outcome(data: bytes) -> SubscriptionOutcome:

@@ -72,8 +72,9 @@ class RmrShell:
 
     def stop(self) -> None:
         self._stop.set()
-        try:  # submgr deletes the E2 subscriptions
-            self.core.subscriptions.stop()
+        try:  # the E2 subscriptions are deleted (through submgr, or RIC_SUB_DEL_REQ)
+            for mtype, payload, meid in self.core.subscriptions.stop() or []:
+                self.send(mtype, payload, meid)
         except Exception as exc:
             log.warning("deleting the subscriptions at stop failed: %r", exc)
         if self.xapp is not None:

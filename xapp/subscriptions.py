@@ -4,7 +4,9 @@ RICsubscriptionRequest (REPORT action, E2SM-CSI event trigger with the report pe
 per configured E2 node; a failure or no answer is retried with backoff
 (``resubscribe_backoff_s``, the last step repeating); a request left unanswered for
 ``answer_timeout_s`` is sent again. Every subscription gets a RIC instance id never used
-before in this process, so a node added after another left cannot take its id."""
+before in this process, so a node added after another left cannot take its id. A response
+that does not admit the REPORT action counts as a failure. A node removed from the
+configuration, and every node at stop, gets a RICsubscriptionDeleteRequest."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ __all__ = ["Subscriptions"]
 
 log = logging.getLogger(__name__)
 REQUESTOR_ID = 1001
+ACTION_ID = 1  # the one REPORT action of every request
 
 
 @dataclass
@@ -39,6 +42,7 @@ class Subscriptions:
         self.settings = settings
         self.nodes: dict[str, _Node] = {}
         self._next_instance = 1
+        self._leaving: list[tuple[str, int]] = []  # (meid, instance id) to delete
         self.set_nodes(settings.e2_nodes)
 
     def set_nodes(self, nodes: tuple[str, ...] | list[str]) -> None:
@@ -49,15 +53,19 @@ class Subscriptions:
                 self._next_instance += 1
         for n in list(self.nodes):
             if n not in nodes:
-                del self.nodes[n]
+                node = self.nodes.pop(n)
+                if node.state in ("pending", "active"):
+                    self._leaving.append((n, node.instance_id))
 
     def _backoff(self, attempts: int) -> float:
         steps = self.settings.resubscribe_backoff_s
         return steps[min(attempts - 1, len(steps) - 1)]
 
     def due(self, now: float) -> list[tuple[int, bytes, str | None]]:
-        """Subscription requests to send now: new nodes, failures and unanswered ones."""
-        out = []
+        """Subscription requests to send now: new nodes, failures and unanswered ones, and
+        the deletions of nodes that left."""
+        out = [self._delete(meid, inst) for meid, inst in self._leaving]
+        self._leaving = []
         for meid, node in self.nodes.items():
             if node.state == "active" or node.next_at > now:
                 continue
@@ -82,6 +90,14 @@ class Subscriptions:
                 "subscription outcome from %s for unknown instance %s", meid, outcome.instance_id
             )
             return
+        if outcome.ok and ACTION_ID not in outcome.admitted:
+            outcome = e2ap.SubscriptionOutcome(
+                False,
+                outcome.requestor_id,
+                outcome.instance_id,
+                outcome.ran_function_id,
+                cause="report action not admitted",
+            )
         if outcome.ok:
             node.state, node.attempts, node.cause = "active", 0, ""
         else:
@@ -106,8 +122,20 @@ class Subscriptions:
             and ind.ran_function_id == self.settings.ran_function_id
         )
 
-    def stop(self) -> None:
-        """Nothing to release over RMR here (an E2 simulator forgets with the process)."""
+    def _delete(self, meid: str, instance_id: int) -> tuple[int, bytes, str | None]:
+        payload = e2ap.encode_subscription_delete_request(
+            REQUESTOR_ID, instance_id, self.settings.ran_function_id
+        )
+        return (MType.RIC_SUB_DEL_REQ, payload, meid)
+
+    def stop(self) -> list[tuple[int, bytes, str | None]]:
+        """The deletions of every live subscription, to send at stop."""
+        out = [self._delete(m, n.instance_id) for m, n in self.nodes.items() if n.state != "new"]
+        out += [self._delete(meid, inst) for meid, inst in self._leaving]
+        self._leaving = []
+        for n in self.nodes.values():
+            n.state = "new"
+        return out
 
     def states(self) -> dict[str, str]:
         return {m: n.state for m, n in self.nodes.items()}

@@ -67,3 +67,43 @@ def test_an_outcome_for_an_unknown_instance_changes_nothing():
     outcome = e2ap.SubscriptionOutcome(True, REQUESTOR_ID, 99, 7)
     subs.outcome("gnb-1", outcome)
     assert subs.states() == {"gnb-1": "pending"}
+
+
+def _answer(subs, meid, req, admitted=(1,)):
+    r, i, f, _ = e2ap.decode_subscription_request(req)
+    pdu = e2ap.encode_subscription_response(r, i, f, admitted)
+    subs.outcome(meid, e2ap.decode_subscription_outcome(pdu), 0.0)
+
+
+def test_a_response_without_the_report_action_admitted_is_a_failure():
+    subs = _subs()
+    [(_, req, _)] = subs.due(0.0)
+    _answer(subs, "gnb-1", req, admitted=(2,))
+    assert subs.states() == {"gnb-1": "failed"}
+    assert subs.nodes["gnb-1"].cause == "report action not admitted"
+
+
+def test_a_node_that_leaves_is_deleted_and_instance_ids_are_never_reused():
+    subs = _subs(nodes=("gnb-1", "gnb-2"))
+    for _, req, meid in subs.due(0.0):
+        _answer(subs, meid, req)
+    subs.set_nodes(["gnb-1", "gnb-3"])
+    out = subs.due(1.0)
+    deletes = [(m, e2ap.decode_subscription_delete_request(p)) for t, p, m in out
+               if t == MType.RIC_SUB_DEL_REQ]  # fmt: skip
+    assert deletes == [("gnb-2", (REQUESTOR_ID, 2, 7))]
+    [(_, req3, _)] = [o for o in out if o[0] == MType.RIC_SUB_REQ]
+    assert e2ap.decode_subscription_request(req3)[1] == 3  # not gnb-2's 2
+    stop = subs.stop()
+    assert sorted(m for _, _, m in stop) == ["gnb-1", "gnb-3"]
+    assert all(t == MType.RIC_SUB_DEL_REQ for t, _, _ in stop)
+
+
+def test_a_ransim_node_stops_tagging_reports_once_its_subscription_is_deleted(node):
+    from xapp.e2sm_csi import encode_event_trigger
+
+    req = e2ap.encode_subscription_request(REQUESTOR_ID, 4, 7, encode_event_trigger(10))
+    node.handle(MType.RIC_SUB_REQ, req)
+    assert node.subscription == (REQUESTOR_ID, 4)
+    node.handle(MType.RIC_SUB_DEL_REQ, e2ap.encode_subscription_delete_request(REQUESTOR_ID, 4, 7))
+    assert node.subscription is None
