@@ -44,7 +44,7 @@ __all__ = ["LIVE", "CsiXapp"]
 # The settings a configuration change applies at once, per group; the others need a
 # restart (they build the runtime, the store, SDL and the sinks).
 LIVE: dict[str, tuple[str, ...]] = {
-    "subscription": ("e2_nodes", "report_period_ms", "resubscribe_backoff_s"),
+    "subscription": ("e2_nodes", "resubscribe_backoff_s"),
     "micro_batch": ("max_batch", "max_wait_ms"),
     "limits": ("max_payload_bytes", "max_ues_per_report", "max_abs_codeword", "log_every_s"),
     "a1": ("query_window_s",),
@@ -132,7 +132,7 @@ class CsiXapp:
                 settings.sdl.namespace,
                 self.telemetry,
                 self.dataset,
-                round(settings.sdl.csi_ttl_s * 1000),
+                max(1, round(settings.sdl.csi_ttl_s * 1000)),
             ),
             self.counters,
             self.policies.route,
@@ -205,8 +205,11 @@ class CsiXapp:
                         if self.batcher.due():
                             self.batcher.flush()
                 elif step == "subscriptions":
-                    with self._lock:
-                        due = self.subscriptions.due(now)
+                    if isinstance(self.subscriptions, SubmgrSubscriptions):
+                        due = self.subscriptions.due(now)  # REST calls: never under the lock
+                    else:
+                        with self._lock:
+                            due = self.subscriptions.due(now)
                 else:
                     self.dataset.tick()
             except Exception as exc:  # the timer never dies
@@ -214,6 +217,12 @@ class CsiXapp:
                 self.counters.count(f"tick_failed_{step}")
                 self.counters.log_limited(f"tick-{step}", "periodic %s failed: %r", step, exc)
         return due
+
+    def query_failed(self) -> None:
+        """The start-up policy query could not be sent: A1's silence means nothing then, so
+        nothing restored is dropped for it."""
+        self._query_at = None
+        self.counters.count("a1_query_send_failed")
 
     def _confirm(self, now: float) -> None:
         """Once the query window has passed, drop what A1 did not re-send."""

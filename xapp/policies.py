@@ -142,13 +142,15 @@ class PolicyTable(Mapping[str, A1Policy]):
                 f"policy is for LAM {policy.lam_sha256[:12]}..., this xApp runs "
                 f"{self.runtime.lam_sha256[:12]}...",
             )
-        self._check_cells(instance_id, policy)
+        self._check_cells(instance_id, policy, evict_unconfirmed=False)
         return Prepared(policy, None if policy.proxy is None else self._fetch(policy.proxy))
 
     def commit(self, instance_id: str, prepared: Prepared, *, persist: bool = True) -> None:
         """The fast part: record the instance in SDL, swap its proxy in, map its cells."""
         policy, art = prepared.policy, prepared.artifact
-        self._check_cells(instance_id, policy)  # again: another instance may have come
+        # again, under the lock: another instance may have come; A1 (persist) outranks an
+        # instance restored from SDL that A1 has not re-sent
+        self._check_cells(instance_id, policy, evict_unconfirmed=persist)
         key = NS_POLICY + instance_id
         old = self._policies.get(instance_id)
         if persist:
@@ -160,10 +162,11 @@ class PolicyTable(Mapping[str, A1Policy]):
                 self.runtime.set_proxy_from_artifact(
                     instance_id, art, mode=policy.mode, alpha=policy.alpha
                 )
-        except IncompatibleProxy as exc:
+        except Exception as exc:  # incompatible, or the runtime could not load or run it
             if persist:  # the record goes back to what is enforced
                 self._undo_save(key, old)
-            raise PolicyRefused("incompatible", str(exc)) from None
+            reason = "incompatible" if isinstance(exc, IncompatibleProxy) else "runtime"
+            raise PolicyRefused(reason, str(exc) or repr(exc)) from None
         if old is not None:
             for cell in old.cells:
                 self._owner.pop(cell, None)
@@ -175,8 +178,14 @@ class PolicyTable(Mapping[str, A1Policy]):
         else:
             self.unconfirmed.add(instance_id)
 
-    def _check_cells(self, instance_id: str, policy: A1Policy) -> None:
+    def _check_cells(self, instance_id: str, policy: A1Policy, *, evict_unconfirmed: bool) -> None:
         taken = {c: o for c in policy.cells if (o := self._owner.get(c)) not in (None, instance_id)}
+        stale = {o for o in taken.values() if o in self.unconfirmed}
+        if evict_unconfirmed:
+            for owner in stale:  # restored from SDL, superseded by what A1 sends now
+                self.counters.count("restored_replaced")
+                self.delete(owner)
+        taken = {c: o for c, o in taken.items() if o not in stale}
         if taken:
             raise PolicyRefused(
                 "cell-owned",
@@ -225,7 +234,7 @@ class PolicyTable(Mapping[str, A1Policy]):
             try:
                 self.apply(instance_id, A1Policy.parse(json.loads(blob)), persist=False)
                 restored += 1
-            except (PolicyRefused, ValueError) as exc:  # SchemaValidationError is a ValueError
+            except Exception as exc:  # one bad record never stops the start
                 self.counters.count("restore_failed")
                 log.warning("could not restore policy %s: %s", key, exc)
         return restored
@@ -247,12 +256,15 @@ class PolicyTable(Mapping[str, A1Policy]):
                 "store-not-allowed",
                 f"store {uri!r} is neither this xApp's nor in store.allowed_uris",
             )
-        return ModelStore(uri, self.store.trusted)
+        try:
+            return ModelStore(uri, self.store.trusted)
+        except Exception as exc:
+            raise PolicyRefused("store", f"store {uri!r} cannot be opened: {exc!r}") from None
 
     def _fetch(self, ref: ProxyRef):
         """The verified proxy artifact a policy names; PolicyRefused on any failure, and
         on a store that has not answered within ``fetch_timeout_s`` (``store-timeout``)."""
-        store = self._store_for(ref.store_uri)
+        store = self._store_for(ref.store_uri)  # PolicyRefused for a store not allowed
         job = _FETCHES.submit(store.fetch, ref.name, ref.version)
         try:
             art = job.result(timeout=self.fetch_timeout_s)
@@ -267,6 +279,8 @@ class PolicyTable(Mapping[str, A1Policy]):
             raise PolicyRefused(f"store-{exc.reason}", str(exc)) from None
         except StoreError as exc:
             raise PolicyRefused("store", str(exc)) from None
+        except Exception as exc:  # whatever else the store's backend raised
+            raise PolicyRefused("store", repr(exc)) from None
         sha = art.manifest.onnx_sha256
         if sha != ref.sha256:
             raise PolicyRefused(

@@ -66,7 +66,8 @@ class RmrShell:
             self.xapp.register_callback(self._on_message, int(mtype))
         self.core.restore()
         for mtype, payload, meid in self.core.start_messages():
-            self.send(mtype, payload, meid)
+            if not self.send(mtype, payload, meid) and mtype == MType.A1_POLICY_QUERY:
+                self.core.query_failed()
         threading.Thread(target=self._ticker, name="ticker", daemon=True).start()
         self.xapp.run(thread=thread)
 

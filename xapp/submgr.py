@@ -66,17 +66,6 @@ def subscription_params(
     }
 
 
-class _Wire:
-    """What ``NewSubscriber.Subscribe`` posts: it sends ``to_dict()``, and the body must
-    carry submgr's JSON names (``Meid``, ``RANFunctionID``, ...) as built here."""
-
-    def __init__(self, params: dict[str, Any]) -> None:
-        self.params = params
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.params
-
-
 class RicxappSubmgrClient:
     """submgr through ricxappframe's NewSubscriber. ``base_url``: submgr's API root
     (``http://service-ricplt-submgr-http.ricplt:8088/ric/v1``); ``on_notification``
@@ -92,6 +81,7 @@ class RicxappSubmgrClient:
         from ricxappframe.xapp_subscribe import NewSubscriber
 
         base = base_url.rstrip("/")
+        self._timeout = (min(2.0, timeout_s), timeout_s)  # (connect, read) seconds
         # NewSubscriber posts to its uri and deletes at uri + "/subscriptions/<id>"
         self._post = NewSubscriber(f"{base}/subscriptions", timeout=timeout_s)
         self._delete = NewSubscriber(base, timeout=timeout_s, local_port=callback_port)
@@ -108,13 +98,26 @@ class RicxappSubmgrClient:
 
         self._delete.ResponseHandler(callback)
 
+    # NewSubscriber's Subscribe/UnSubscribe pass no timeout to its API client, so a submgr
+    # that accepts and never answers would hold the caller for good: the same requests
+    # go through that client here with one.
+
     def subscribe(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        data, _, status = self._post.Subscribe(_Wire(params))
-        return int(status), json.loads(data) if data else {}
+        response = self._post.api.request(
+            method="POST",
+            url=self._post.uri,
+            body=params,  # already in submgr's JSON names
+            _request_timeout=self._timeout,
+        )
+        return int(response.status), json.loads(response.data) if response.data else {}
 
     def unsubscribe(self, subscription_id: str) -> int:
-        _, _, status = self._delete.UnSubscribe(subscription_id)
-        return int(status)
+        response = self._delete.api.request(
+            method="DELETE",
+            url=f"{self._delete.uri}/subscriptions/{subscription_id}",
+            _request_timeout=self._timeout,
+        )
+        return int(response.status)
 
 
 @dataclass

@@ -148,3 +148,17 @@ def test_after_the_query_window_a1s_answer_is_authoritative(core, world, make_co
     fresh.tick(time.monotonic() + 6)
     assert sorted(fresh.policies) == ["p-102"] and fresh.counters["restored_dropped"] == 1
     assert dict(fresh.cell_env) == {"cell-102": "102"}
+
+
+def test_a_policy_query_that_was_not_sent_drops_nothing(core, world, make_core):
+    import time
+
+    core.handle(
+        MType.A1_POLICY_REQ, a1_request("CREATE", "p-101", policy_for(world, "101", ["cell-101"]))
+    )
+    fresh = make_core(with_sdl=core.sdl, a1={"query_window_s": 1})
+    assert fresh.restore() == 1
+    fresh.start_messages()
+    fresh.query_failed()  # the A1 mediator was not reachable
+    fresh.tick(time.monotonic() + 10)
+    assert sorted(fresh.policies) == ["p-101"] and fresh.counters["a1_query_send_failed"] == 1

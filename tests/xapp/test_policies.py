@@ -183,3 +183,35 @@ def test_restore_reapplies_saved_instances_and_skips_broken_ones(table, world, m
     assert fresh.restore() == 1
     assert sorted(fresh) == ["p-101"] and set(fresh.runtime.proxies) == {"p-101"}
     assert fresh.counters["restore_failed"] == 2
+
+
+def test_a1_outranks_an_instance_restored_from_sdl_for_the_same_cell(table, world, make_table):
+    """Deleted while the xApp was down, p-old comes back from SDL; A1 now sends p-new for
+    its cell: p-new is enforced and p-old goes."""
+    table.apply("p-old", _policy(world, "101", ["cell-1"]))
+    fresh = make_table(sdl=table.sdl)
+    assert fresh.restore() == 1
+    fresh.apply("p-new", _policy(world, "102", ["cell-1"]))
+    assert sorted(fresh) == ["p-new"] and fresh.owner_of("cell-1") == "p-new"
+    assert set(fresh.runtime.proxies) == {"p-new"} and fresh.counters["restored_replaced"] == 1
+    assert list(fresh.sdl.find_and_get(NS, NS_POLICY)) == ["policy/p-new"]
+
+
+def test_a_runtime_that_cannot_load_the_proxy_refuses_and_undoes_the_record(table, world):
+    def broken(*args, **kwargs):
+        raise RuntimeError("onnxruntime could not run the warm-up")
+
+    table.runtime.set_proxy_from_artifact = broken
+    with pytest.raises(PolicyRefused) as exc:
+        table.apply("p", _policy(world, "101", ["cell-101"]))
+    assert exc.value.reason == "runtime" and "p" not in table
+    assert table.sdl.find_and_get(NS, NS_POLICY) == {}
+
+
+def test_a_record_that_breaks_the_restore_in_any_way_is_skipped(table, world, make_table):
+    table.apply("p-101", _policy(world, "101", ["cell-101"]))
+    fresh = make_table(sdl=table.sdl)
+    real = fresh._fetch
+    fresh._fetch = lambda ref: (_ for _ in ()).throw(KeyError("manifest.json"))
+    assert fresh.restore() == 0 and fresh.counters["restore_failed"] == 1
+    fresh._fetch = real

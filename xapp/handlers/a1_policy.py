@@ -112,6 +112,7 @@ class A1PolicyHandler(Handler):
 
     def process(self, payload: bytes, meid: str | None) -> Replies:
         req = parse_request(payload)
+        self.policies.unconfirmed.discard(req.instance_id)  # A1 has spoken for it
         if req.policy is None:
             with self.lock:
                 self.policies.delete(req.instance_id)
