@@ -34,7 +34,12 @@ return written
 class RedisSdl:
     """ricsdl's SyncStorage on ``host:port``. ricsdl reads its server from the
     environment (DBAAS_SERVICE_HOST/PORT) when the storage is made, so they are set to
-    this instance's for that moment."""
+    this instance's for that moment.
+
+    The newer-only CSI write (``set_latest``) runs a Lua script through a direct Redis
+    client on the same ``host:port``, with ricsdl's key format: it assumes one standalone
+    DBAAS, as the O-RAN SC RIC deploys by default; with Redis sentinel or
+    DBAAS_CLUSTER_ADDR_LIST sharding it would bypass ricsdl's routing (not supported)."""
 
     def __init__(self, host: str, port: int) -> None:
         import redis
@@ -44,7 +49,10 @@ class RedisSdl:
             os.environ["DBAAS_SERVICE_HOST"] = host
             os.environ["DBAAS_SERVICE_PORT"] = str(port)
             self._storage = SyncStorage()
-        self._redis = redis.Redis(host=host, port=port)
+        # timeouts: a Redis that stops answering must not hold a flush for good
+        self._redis = redis.Redis(
+            host=host, port=port, socket_timeout=2.0, socket_connect_timeout=2.0
+        )
         self._latest = self._redis.register_script(_SET_LATEST)
 
     @classmethod
