@@ -190,7 +190,7 @@ def pretrain(
     model holding that state (the CLI saves a checkpoint there, so a run that is
     stopped early still leaves its best model behind). With ``state_path`` the run
     resumes from the state saved there, if any, and saves its own after every epoch;
-    ``seconds`` then counts every session of the run. ``compile`` runs the training
+    ``seconds`` then counts every part of the run. ``compile`` runs the training
     passes through ``torch.compile`` (faster on a CPU after a compile of some seconds;
     the weights and validation are the eager model's)."""
     _check_xy(*train, desc + " train")
