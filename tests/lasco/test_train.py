@@ -85,33 +85,17 @@ def test_pretrain_resumed_after_a_stop_ends_where_an_unbroken_run_ends(tmp_path)
 def test_pretrain_refuses_a_state_of_another_run(tmp_path):
     train, val = _toy(64), _toy(16, seed=1)
     state = tmp_path / "run.state"
-    pretrain(
-        build_model("tiny"),
-        train,
-        val,
-        PretrainConfig(epochs=1, batch_size=32),
-        progress=False,
-        state_path=state,
-    )
+
+    def run(epochs):
+        cfg = PretrainConfig(epochs=epochs, batch_size=32)
+        pretrain(build_model("tiny"), train, val, cfg, progress=False, state_path=state)
+
+    run(1)
     with pytest.raises(ConfigError, match="belongs to another run"):
-        pretrain(
-            build_model("tiny"),
-            train,
-            val,
-            PretrainConfig(epochs=2, batch_size=32),
-            progress=False,
-            state_path=state,
-        )
+        run(2)
     state.write_bytes(b"not a torch file")
     with pytest.raises(DataError, match="cannot be read"):
-        pretrain(
-            build_model("tiny"),
-            train,
-            val,
-            PretrainConfig(epochs=1, batch_size=32),
-            progress=False,
-            state_path=state,
-        )
+        run(1)
 
 
 def test_pretrain_patience_stops_a_run_without_validation_gain():
