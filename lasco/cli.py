@@ -24,6 +24,7 @@ from lasco.channels import (
 )
 from lasco.codec import Projection, parse_ratio
 from lasco.errors import ConfigError, LascoError
+from lasco.export import sha256_file
 from lasco.provenance import git_commit
 
 __all__ = ["main"]
@@ -97,6 +98,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         model.load_state_dict(start.state_dict())
         init = {
             "checkpoint": args.init,
+            "sha256": sha256_file(args.init),
             "source_test_nmse_db": start_meta.get("source_test_nmse_db"),
         }
     cfg = PretrainConfig(

@@ -1,5 +1,6 @@
 """The ``lasco`` command line: bad input gets a clear error, exit code 2, nothing partial."""
 
+import hashlib
 import json
 import re
 
@@ -91,6 +92,7 @@ def test_generate_pretrain_adapt_evaluate_chain(capsys, tmp_path):
     assert state["epoch"] == 3 and len(state["train"]) == 3
     _, _, meta = load_checkpoint(more)
     assert meta["init"]["checkpoint"] == str(lam) and meta["lr_peak"] == 3e-4
+    assert meta["init"]["sha256"] == hashlib.sha256(lam.read_bytes()).hexdigest()
     assert meta["epochs_run"] == 3 and len(meta["train_curve"]) == len(meta["val_curve"]) == 3
     assert _run(capsys, *again)[0] == 0  # the state is complete: nothing left to train
     assert torch.load(str(more) + ".state", weights_only=True)["epoch"] == 3
