@@ -227,7 +227,8 @@ def store_models(
     from model_store import ModelStore, TrustedKeys, default_store
 
     store = ModelStore(store_uri, TrustedKeys(list(trusted))) if store_uri else default_store()
-    lam_art, ref_art = store.fetch("lam", lam_version), store.fetch("sam_ref", ref_version)
+    lam_art = store.fetch("lam", "latest" if lam_version is None else lam_version)
+    ref_art = store.fetch("sam_ref", "latest" if ref_version is None else ref_version)
     try:
         ref_art.manifest.check_compatible(lam_art.manifest)
     except IncompatibleModel as exc:

@@ -88,6 +88,20 @@ def test_bad_worker_options_are_refused(argv, message):
         cmd_experiment(_args(*argv))
 
 
+def test_the_comparison_runs_on_the_latest_shipped_models(tmp_path, capsys):
+    from lasco.export import store_models
+    from model_store import default_store
+
+    out = tmp_path / "comparison.json"
+    argv = ["experiment", "--preset", "comparison", "--json", str(out), "--status"]
+    assert main(argv) != 0  # nothing has run, and the models it would run on load
+    assert "no study state here yet" in capsys.readouterr().err
+    _, _, lam, ref = store_models()
+    store = default_store()
+    assert (lam.version, ref.version) == (store.resolve("lam"), store.resolve("sam_ref"))
+    assert lam.version >= 3 and ref.check_compatible(lam) is None
+
+
 def test_status_reads_the_state_of_the_shipped_models_study(tmp_path, capsys):
     from lasco.export import store_models
     from studies.config import STUDIES
