@@ -6,6 +6,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 TORCH  := torch==2.13.0
+# checkov (the security scan of the charts and Dockerfiles) pins packages that clash with
+# the test environment's (packaging<24 against pytest's >=24), so it has a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_VERSION := 3.3.30
 
 .PHONY: test demo smoke lint venv clean services
 
@@ -17,6 +22,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
+
+$(CHECKOV):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q checkov==$(CHECKOV_VERSION)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -36,7 +45,7 @@ services:
 		fi; \
 	fi
 
-test: lint services
+test: lint services $(CHECKOV)
 	$(BIN)/python -m pytest -q
 
 # The closed loop on this machine: simulated E2 nodes, the xApp, the rApp, a local A1
@@ -49,7 +58,7 @@ smoke: $(STAMP)
 	$(BIN)/python -m studies experiment --preset smoke --json reports/smoke.json
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(CHECKOV_VENV) .cache .pytest_cache .ruff_cache *.egg-info
 
 # Reproduce the shipped LAM and reference SAM from nothing, and publish them as the next
 # versions of model_store/default (signed with RELEASE_KEY; make one with
