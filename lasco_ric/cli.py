@@ -1,6 +1,7 @@
 """``lasco-ric``: the whole system on one machine. ``lasco-ric demo`` runs the closed loop
 (simulated E2 nodes, the xApp, the rApp, a local A1 mediator, a real InfluxDB) and writes its
-report; the offline method experiment is ``make smoke``."""
+report; ``lasco-ric dashboard`` writes the Grafana dashboard the xApp chart ships; the offline
+method experiment is ``make smoke``."""
 
 from __future__ import annotations
 
@@ -38,6 +39,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from lasco_ric.dashboard import dashboard_json
+
+    text = dashboard_json()
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lasco-ric", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true")
@@ -48,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="demo-out", help="output folder (default demo-out/)")
     d.add_argument("--cache", help="channel cache folder (default $LASCO_CACHE or ~/.cache)")
     d.set_defaults(func=cmd_demo)
+    g = sub.add_parser(
+        "dashboard", help="the Grafana dashboard of the xApp's and rApp's telemetry, as JSON"
+    )
+    g.add_argument("--out", help="write it here (default: standard output)")
+    g.set_defaults(func=cmd_dashboard)
     return p
 
 
