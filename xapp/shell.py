@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import logging
 import queue
+import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from xapp.core import CsiXapp
@@ -196,15 +198,39 @@ def run(settings: Settings, config_path: str | None = None) -> int:
             lambda body: subs.notification(body, time.monotonic()),
         )
     core.telemetry.start()
-    shell = RmrShell(core)
+    shell = RmrShell(core, rmr_port=settings.subscription.rmr_port)
     if config_path is not None:
         ConfigWatcher(config_path, load_controls, shell.apply_config).start()
     serve_probes(shell.readiness, core.counters.snapshot, core.metrics.text)
     shell.start(thread=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        shell.stop()
-        core.telemetry.stop()
+    wait_for_signal()
+    shell.stop()  # deletes the E2 subscriptions
+    core.telemetry.stop()  # flushes what it holds
     return 0
+
+
+def wait_for_signal(
+    signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT),
+    on_installed: Callable[[], None] | None = None,
+) -> int:
+    """Block the main thread until one of ``signals`` arrives and return it. Kubernetes stops a
+    pod with SIGTERM, which Python (PID 1 in the container) would otherwise ignore, so the xApp
+    could not delete its subscriptions before SIGKILL. The previous handlers are put back."""
+    got: list[int] = []
+    arrived = threading.Event()
+
+    def handler(signum: int, _frame: Any) -> None:
+        got.append(signum)
+        arrived.set()
+
+    old = {s: signal.signal(s, handler) for s in signals}
+    try:
+        if on_installed is not None:
+            on_installed()
+        while not arrived.wait(1.0):
+            pass
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    log.info("signal %s: stopping", signal.Signals(got[0]).name)
+    return got[0]

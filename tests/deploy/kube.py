@@ -33,7 +33,8 @@ CHECKOV = Path(os.environ.get("CHECKOV", ROOT / ".venv-checkov" / "bin" / "check
 def lint(chart: Path, values: dict | None = None) -> list[str]:
     """``helm lint --strict``'s errors (empty when the chart is clean)."""
     report = helm.lint(str(chart), values or {}, strict=True, kube_version=f"v{KUBE_VERSION}")
-    return [f"{m.get('path')}: {m.get('error')}" for m in report.get("errors") or []]
+    errors = report.get("errors") or []  # strings in this SDK version, dicts in others
+    return [e if isinstance(e, str) else f"{e.get('path')}: {e.get('error')}" for e in errors]
 
 
 def render(

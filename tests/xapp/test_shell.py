@@ -3,6 +3,9 @@ librmr_si.so, which cannot be installed here; these stand-ins record what the sh
 of them. The real RMR transport is not exercised by the tests (see xapp/shell.py)."""
 
 import json
+import os
+import signal
+import threading
 import types
 import urllib.error
 import urllib.request
@@ -12,7 +15,7 @@ import pytest
 from tests.xapp.conftest import a1_request, policy_for
 from xapp.mtypes import MType
 from xapp.probes import serve_probes
-from xapp.shell import RmrShell
+from xapp.shell import RmrShell, wait_for_signal
 
 FAKE_RMR = types.SimpleNamespace(
     RMR_MS_MSG_TYPE="message type",
@@ -250,3 +253,14 @@ def test_probes(core):
             assert "csi_xapp_active_policies 0.0" in r.read().decode()
     finally:
         server.shutdown()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_the_xapp_stops_on_sigterm_as_on_sigint(sig):
+    """Kubernetes stops a pod with SIGTERM: ``csi-xapp run`` waits for it (or Ctrl-C), then
+    deletes its subscriptions and flushes; the handlers in place before come back."""
+    before = signal.getsignal(signal.SIGTERM)
+    sent = threading.Thread(target=lambda: os.kill(os.getpid(), sig))
+    assert wait_for_signal(on_installed=sent.start) == sig
+    sent.join()
+    assert signal.getsignal(signal.SIGTERM) is before
