@@ -10,9 +10,10 @@ The outcome ConfigMap is made a dependent of its Job (an owner reference, as soo
 Job's uid is known), so Kubernetes deletes it with the Job (``ttlSecondsAfterFinished``).
 
 RBAC the rApp's service account needs in the Jobs' namespace: ``create``, ``get``,
-``list``, ``delete`` on ``batch/jobs``; ``create``, ``get``, ``patch``, ``delete`` on
-``configmaps``. The Jobs' own service account needs ``create`` and ``patch`` on
-``configmaps``.
+``delete`` on ``batch/jobs``; ``create``, ``get``, ``patch``, ``delete`` on ``configmaps``
+(``list_jobs``, an operator's listing, also needs ``list`` on ``batch/jobs``; the rApp never
+calls it). The Jobs' own service account needs ``create`` and ``patch`` on ``configmaps``.
+The chart's Roles (``helm/csi-rapp``) grant exactly these, checked against the calls.
 """
 
 from __future__ import annotations
