@@ -222,6 +222,14 @@ def _run_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrain_curves(args: argparse.Namespace) -> int:
+    from studies.pretrain_curves import write_pretrain_curves
+
+    for p in write_pretrain_curves(args.checkpoints, args.json):
+        print(f"wrote {p}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m studies", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true")
@@ -277,6 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
     ov.add_argument("--sam-pretrain-epochs", type=int)
     ov.add_argument("--adapt-max-epochs", type=int)
     exp.set_defaults(func=cmd_experiment)
+    pc = sub.add_parser(
+        "pretrain-curves",
+        help="pre-training runs on one time axis (validation curves, test NMSE): JSON and PNG",
+    )
+    pc.add_argument("checkpoints", nargs="+", help="checkpoints written by lasco pretrain")
+    pc.add_argument("--json", default="reports/pretrain_curves.json", help="output JSON")
+    pc.set_defaults(func=cmd_pretrain_curves)
     return p
 
 
