@@ -59,8 +59,10 @@ IN_PROCESS = {"adaptationJobs": {"enabled": False}}
 REMOTE_JOBS = {
     "adaptationJobs": {
         "namespace": "gpu-training",
-        "kubeconfig": {"existingSecret": "gpu-cluster", "key": "kubeconfig.yaml"},
+        "kubeconfig": {"secret": {"name": "gpu-cluster", "key": "kubeconfig.yaml"}},
         "resources": {"limits": {"cpu": None}},  # null: no CPU limit
+        # no registry of its own: the rApp's (image.registry)
+        "image": {"repository": "lasco-ric/csi-rapp-cuda", "digest": DIGEST},
     }
 }
 NO_NETWORK_POLICY = {"networkPolicy": {"enabled": False}}
@@ -104,11 +106,15 @@ ALL = {
     "probes": {"startup": {"failureThreshold": 120, "initialDelaySeconds": 2}},
     "service": {"port": 8190, "annotations": {"example.com/owner": "ran-ai"}},
     "networkPolicy": {"namespaces": ["nonrtric", "ricplt", "monitoring"]},
-    "signingKey": {"existingSecret": "lasco-signing", "key": "ed25519.pem"},
-    "influxdb": {"existingSecret": "influx-auth", "key": "admin-token"},
+    "signingKey": {"secret": {"name": "lasco-signing", "key": "ed25519.pem"}},
+    "influxdb": {"tokenSecret": {"name": "influx-auth", "key": "admin-token"}},
     "adaptationJobs": {
         "namespace": "rapp-jobs",
-        "image": {"repository": "registry.example/lasco/csi-rapp-cuda", "tag": "0.1.0-cu12"},
+        "image": {
+            "registry": "registry.example:5000",
+            "repository": "lasco/csi-rapp-cuda",
+            "tag": "0.1.0-cu12",
+        },
         "resources": {
             "requests": {"cpu": "1", "memory": "6Gi"},
             "limits": {"cpu": "8", "memory": "16Gi"},
@@ -187,8 +193,8 @@ CASES = {
 CHART_OWNED = {
     "api.host": None,  # always 0.0.0.0: the Service and the probes reach the API
     "api.port": "service.port",
-    "telemetry.token": "influxdb.existingSecret",
-    "store.signing_key_file": "signingKey.existingSecret",
+    "telemetry.token": "influxdb.tokenSecret.name",
+    "store.signing_key_file": "signingKey.secret.name",
     "jobs.enabled": "adaptationJobs.enabled",
     "jobs.image": "adaptationJobs.image.repository",
     "jobs.namespace": "adaptationJobs.namespace",
@@ -198,14 +204,14 @@ CHART_OWNED = {
     "jobs.memory_request": "adaptationJobs.resources.requests.memory",
     "jobs.memory_limit": "adaptationJobs.resources.limits.memory",
     "jobs.gpus": "adaptationJobs.gpus",
-    "jobs.key_secret": "signingKey.existingSecret",
-    "jobs.key_secret_key": "signingKey.key",
+    "jobs.key_secret": "signingKey.secret.name",
+    "jobs.key_secret_key": "signingKey.secret.key",
     "jobs.ttl_s": "adaptationJobs.ttlSecondsAfterFinished",
     "jobs.deadline_s": "adaptationJobs.activeDeadlineSeconds",
     "jobs.data_uri": "adaptationJobs.dataUri",
     "jobs.store_uri": "adaptationJobs.storeUri",
     "jobs.poll_s": "adaptationJobs.pollSeconds",
-    "jobs.kubeconfig": "adaptationJobs.kubeconfig.existingSecret",
+    "jobs.kubeconfig": "adaptationJobs.kubeconfig.secret.name",
 }
 """Settings the chart sets from values outside ``settings`` (None: fixed by the chart), and
 the values key each comes from. Every other setting is ``settings.<group>.<field>``."""
@@ -293,6 +299,13 @@ def loaded(docs: list[dict[str, Any]], tmp: Path) -> Settings:
     return load_settings(None, env)
 
 
+def image_ref(image: dict[str, str], registry: str = "") -> str:
+    """``registry/repository``, then ``@digest`` or ``:tag`` (empty: the appVersion), as
+    csi-xapp composes its image; ``registry`` stands in for an empty one."""
+    ref = f"{image['registry'] or registry}/{image['repository']}"
+    return f"{ref}@{image['digest']}" if image["digest"] else f"{ref}:{image['tag'] or '0.1.0'}"
+
+
 def expected_settings(values: dict[str, Any], namespace: str) -> dict[str, Any]:
     """What the values ask the settings to be, worked out here from the values (not from
     the templates): the rApp's defaults, ``settings`` over them, then the chart's own."""
@@ -302,18 +315,16 @@ def expected_settings(values: dict[str, Any], namespace: str) -> dict[str, Any]:
         out[group].update(given)
     fullname = v.get("fullnameOverride") or RELEASE
     out["api"] = {"host": "0.0.0.0", "port": v["service"]["port"]}
-    if v["influxdb"]["existingSecret"]:
-        out["telemetry"]["token"] = SECRETS[v["influxdb"]["existingSecret"], v["influxdb"]["key"]]
+    token = v["influxdb"]["tokenSecret"]
+    if token["name"]:
+        out["telemetry"]["token"] = SECRETS[token["name"], token["key"]]
     jobs = v["adaptationJobs"]
     if not jobs["enabled"]:
         out["store"]["signing_key_file"] = KEY_FILE
         return out
-    image = jobs["image"] if jobs["image"]["repository"] else v["image"]
-    ref = (
-        f"{image['repository']}@{image['digest']}"
-        if image["digest"]
-        else f"{image['repository']}:{image['tag'] or '0.1.0'}"
-    )
+    ref = image_ref(v["image"])
+    if jobs["image"]["repository"]:
+        ref = image_ref(jobs["image"], registry=v["image"]["registry"])
     res = jobs["resources"]
     out["jobs"] = {
         "enabled": True,
@@ -325,14 +336,14 @@ def expected_settings(values: dict[str, Any], namespace: str) -> dict[str, Any]:
         "memory_request": res["requests"]["memory"],
         "memory_limit": res["limits"]["memory"],
         "gpus": jobs["gpus"],
-        "key_secret": v["signingKey"]["existingSecret"],
-        "key_secret_key": v["signingKey"]["key"],
+        "key_secret": v["signingKey"]["secret"]["name"],
+        "key_secret_key": v["signingKey"]["secret"]["key"],
         "ttl_s": jobs["ttlSecondsAfterFinished"],
         "deadline_s": jobs["activeDeadlineSeconds"],
         "data_uri": jobs["dataUri"] or None,
         "store_uri": jobs["storeUri"] or None,
         "poll_s": jobs["pollSeconds"],
-        "kubeconfig": KUBECONFIG_FILE if jobs["kubeconfig"]["existingSecret"] else None,
+        "kubeconfig": KUBECONFIG_FILE if jobs["kubeconfig"]["secret"]["name"] else None,
     }
     return out
 
@@ -429,9 +440,31 @@ def test_pod_hardening(rendered: dict[str, list[dict[str, Any]]]) -> None:
         calls_api = case in ("defaults", "all", "no-network-policy")
         assert pod["automountServiceAccountToken"] is calls_api, case
         assert (KEY_FILE.rsplit("/", 1)[0] in mounts) is (case == "in-process"), case
-    image = container(rendered["all"])["image"]
-    assert image == f"ghcr.io/lasco-ric/csi-rapp@{DIGEST}"
+
+
+def test_images_by_registry_and_tag_or_digest(
+    rendered: dict[str, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    """The images are composed as csi-xapp's: ``registry/repository``, then ``@digest`` or
+    ``:tag`` (empty: the appVersion). The Jobs run the rApp's image unless
+    ``adaptationJobs.image.repository`` is given; one without a registry of its own is
+    pulled from ``image.registry``."""
+
+    def job_image(docs: list[dict[str, Any]]) -> str:
+        return loaded(docs, tmp_path).to_mapping()["jobs"]["image"]
+
     assert container(rendered["defaults"])["image"] == "ghcr.io/lasco-ric/csi-rapp:0.1.0"
+    assert job_image(rendered["defaults"]) == "ghcr.io/lasco-ric/csi-rapp:0.1.0"
+    assert container(rendered["all"])["image"] == f"ghcr.io/lasco-ric/csi-rapp@{DIGEST}"
+    assert job_image(rendered["all"]) == "registry.example:5000/lasco/csi-rapp-cuda:0.1.0-cu12"
+    assert job_image(rendered["remote-jobs"]) == f"ghcr.io/lasco-ric/csi-rapp-cuda@{DIGEST}"
+
+    mirror = {"image": {"registry": "registry.example:5000", "tag": "0.1.1"}}
+    docs = render(mirror)
+    assert container(docs)["image"] == "registry.example:5000/lasco-ric/csi-rapp:0.1.1"
+    assert job_image(docs) == "registry.example:5000/lasco-ric/csi-rapp:0.1.1"
+    docs = render(coalesce(mirror, {"adaptationJobs": {"image": {"repository": "lasco/cuda"}}}))
+    assert job_image(docs) == "registry.example:5000/lasco/cuda:0.1.0"
 
 
 def test_probes_service_and_network_policy_reach_the_api(
@@ -500,14 +533,24 @@ BAD_VALUES = {
         "token",
     ),
     "key where the Secret's name belongs": (
-        {"signingKey": {"existingSecret": "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2Vw\n"}},
-        "/signingKey/existingSecret",
+        {"signingKey": {"secret": {"name": "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2Vw\n"}}},
+        "/signingKey/secret/name",
         "does not match pattern",
     ),
     "token where the Secret's name belongs": (
-        {"influxdb": {"existingSecret": "my-token:Zm9vYmFy=="}},
-        "/influxdb/existingSecret",
+        {"influxdb": {"tokenSecret": {"name": "my-token:Zm9vYmFy=="}}},
+        "/influxdb/tokenSecret/name",
         "does not match pattern",
+    ),
+    "kube config where the Secret's name belongs": (
+        {"adaptationJobs": {"kubeconfig": {"secret": {"name": "apiVersion: v1\nkind: Config"}}}},
+        "/adaptationJobs/kubeconfig/secret/name",
+        "does not match pattern",
+    ),
+    "the old name of a Secret's": (
+        {"influxdb": {"existingSecret": "influx-auth"}},
+        "/influxdb",
+        "existingSecret",
     ),
     "bad pull policy": ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy", "one of"),
     "bad adaptation method": (
@@ -532,6 +575,26 @@ BAD_VALUES = {
         "pattern",
     ),
     "a bad digest": ({"image": {"digest": "sha256:abc"}}, "/image/digest", "pattern"),
+    "a URL as the registry": (
+        {"image": {"registry": "https://ghcr.io"}},
+        "/image/registry",
+        "pattern",
+    ),
+    "a tag in the repository": (
+        {"image": {"repository": "lasco-ric/csi-rapp:0.1.0"}},
+        "/image/repository",
+        "pattern",
+    ),
+    "a bad digest of the Jobs' image": (
+        {"adaptationJobs": {"image": {"repository": "lasco/cuda", "digest": "sha256:abc"}}},
+        "/adaptationJobs/image/digest",
+        "pattern",
+    ),
+    "the Jobs' registry without their repository (it would be ignored)": (
+        {"adaptationJobs": {"image": {"registry": "mirror.example"}}},
+        "/adaptationJobs/image/registry",
+        "must be ''",
+    ),
 }
 
 
@@ -900,7 +963,7 @@ async def test_roles_grant_exactly_what_the_code_calls(
     assert job_account["imagePullSecrets"] == ALL["imagePullSecrets"]  # the Jobs' pods pull
     # the Job's own settings, as the values gave them
     (job_container,) = job_pod["containers"]
-    assert job_container["image"] == "registry.example/lasco/csi-rapp-cuda:0.1.0-cu12"
+    assert job_container["image"] == "registry.example:5000/lasco/csi-rapp-cuda:0.1.0-cu12"
     assert job_container["resources"] == {
         "requests": {"cpu": "1", "memory": "6Gi"},
         "limits": {"cpu": "8", "memory": "16Gi", "nvidia.com/gpu": "1"},
@@ -955,11 +1018,20 @@ def test_secrets_are_only_named(rendered: dict[str, list[dict[str, Any]]]) -> No
     assert kubeconfig["secret"]["secretName"] == "gpu-cluster"
     assert kubeconfig["secret"]["items"] == [{"key": "kubeconfig.yaml", "path": "config"}]
 
+    # A Secret is named by {name, key}, as csi-xapp's influxdb.tokenSecret: only such an
+    # object may have a secret-sounding key (tokenSecret), and its name is a DNS name.
+    paths = dict(_schema_paths(schema()))
+    refs = {p for p, s in paths.items() if set(s.get("properties", {})) == {"name", "key"}}
+    assert refs == {
+        "signingKey.secret",
+        "influxdb.tokenSecret",
+        "adaptationJobs.kubeconfig.secret",
+    }
+    for ref in refs:
+        assert schema_at(f"{ref}.name")["pattern"].endswith("[a-z0-9])?$")  # nothing else
     secretish = re.compile(r"token|password|passwd|credential|private|apikey|api_key", re.I)
-    keys = [p for p, _ in _schema_paths(schema())]
+    keys = [p for p in paths if p not in refs]
     assert [p for p in keys if secretish.search(p.rsplit(".", 1)[-1])] == []
-    for path in ("signingKey.existingSecret", "influxdb.existingSecret"):
-        assert schema_at(path)["pattern"].endswith("[a-z0-9])?$")  # a DNS name, nothing else
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
     pem = re.compile(r"-----BEGIN|PRIVATE KEY|^[A-Za-z0-9+/]{40,}={0,2}$")
     assert [s for s in _strings(defaults) if pem.search(s)] == []

@@ -48,16 +48,18 @@ app.kubernetes.io/part-of: lasco-ric
 {{/* "true" when the Jobs run in this cluster through the pod's service account (the chart
      then grants the Roles); empty otherwise. */}}
 {{- define "csi-rapp.jobsInCluster" -}}
-{{- if and .Values.adaptationJobs.enabled (not .Values.adaptationJobs.kubeconfig.existingSecret) }}true{{ end }}
+{{- if and .Values.adaptationJobs.enabled (not .Values.adaptationJobs.kubeconfig.secret.name) }}true{{ end }}
 {{- end }}
 
-{{/* An image reference from {repository, tag, digest}: by digest when one is given. */}}
+{{/* An image reference from {registry, repository, tag, digest}: registry/repository, then
+     @digest when one is given, else :tag (default appVersion). */}}
 {{- define "csi-rapp.imageRef" -}}
 {{- $image := .image }}
+{{- $ref := printf "%s/%s" $image.registry $image.repository }}
 {{- if $image.digest }}
-{{- printf "%s@%s" $image.repository $image.digest }}
+{{- printf "%s@%s" $ref $image.digest }}
 {{- else }}
-{{- printf "%s:%s" $image.repository (default .appVersion $image.tag) }}
+{{- printf "%s:%s" $ref (default .appVersion $image.tag) }}
 {{- end }}
 {{- end }}
 
@@ -65,10 +67,13 @@ app.kubernetes.io/part-of: lasco-ric
 {{- include "csi-rapp.imageRef" (dict "image" .Values.image "appVersion" .Chart.AppVersion) }}
 {{- end }}
 
-{{/* The Jobs' image: adaptationJobs.image, else the rApp's own. */}}
+{{/* The Jobs' image: adaptationJobs.image (an empty registry: image.registry), else, with
+     an empty repository, the rApp's own. */}}
 {{- define "csi-rapp.jobImage" -}}
-{{- if .Values.adaptationJobs.image.repository }}
-{{- include "csi-rapp.imageRef" (dict "image" .Values.adaptationJobs.image "appVersion" .Chart.AppVersion) }}
+{{- $jobImage := .Values.adaptationJobs.image }}
+{{- if $jobImage.repository }}
+{{- $image := dict "registry" (default .Values.image.registry $jobImage.registry) "repository" $jobImage.repository "tag" $jobImage.tag "digest" $jobImage.digest }}
+{{- include "csi-rapp.imageRef" (dict "image" $image "appVersion" .Chart.AppVersion) }}
 {{- else }}
 {{- include "csi-rapp.image" . }}
 {{- end }}
@@ -98,14 +103,14 @@ app.kubernetes.io/part-of: lasco-ric
 {{- $_ := set $j "memory_request" (toString $jobs.resources.requests.memory) }}
 {{- $_ := set $j "memory_limit" (toString $limits.memory) }}
 {{- $_ := set $j "gpus" (int $jobs.gpus) }}
-{{- $_ := set $j "key_secret" .Values.signingKey.existingSecret }}
-{{- $_ := set $j "key_secret_key" .Values.signingKey.key }}
+{{- $_ := set $j "key_secret" .Values.signingKey.secret.name }}
+{{- $_ := set $j "key_secret_key" .Values.signingKey.secret.key }}
 {{- $_ := set $j "ttl_s" (int $jobs.ttlSecondsAfterFinished) }}
 {{- $_ := set $j "deadline_s" (int $jobs.activeDeadlineSeconds) }}
 {{- $_ := set $j "poll_s" $jobs.pollSeconds }}
 {{- $_ := set $j "data_uri" (ternary $jobs.dataUri nil (not (empty $jobs.dataUri))) }}
 {{- $_ := set $j "store_uri" (ternary $jobs.storeUri nil (not (empty $jobs.storeUri))) }}
-{{- if $jobs.kubeconfig.existingSecret }}
+{{- if $jobs.kubeconfig.secret.name }}
 {{- $_ := set $j "kubeconfig" (printf "%s/config" (include "csi-rapp.kubeconfigDir" .)) }}
 {{- else }}
 {{- $_ := set $j "kubeconfig" nil }}
