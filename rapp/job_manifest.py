@@ -8,7 +8,9 @@ outcome as JSON to the ConfigMap ``<job>-outcome`` (key ``outcome.json``) for th
 The pod runs hardened: non-root, read-only root file system (``/tmp`` is an emptyDir),
 every capability dropped, no privilege escalation, the runtime's default seccomp profile.
 The signing key is a read-only file, never an environment variable or an argument, so it
-shows neither in ``kubectl describe`` nor in the process list.
+shows neither in ``kubectl describe`` nor in the process list. Other credentials (an object
+store's) come from Secrets named in :attr:`JobSettings.env_from_secrets`, as the container's
+``envFrom``: the manifest names the Secrets, never their contents.
 
 This module builds plain dicts (what ``kubectl apply`` would read); it needs no Kubernetes
 client, so the rApp can render and test manifests without a cluster.
@@ -32,6 +34,7 @@ __all__ = [
     "KEY_DIR",
     "KEY_FILE",
     "OUTCOME_KEY",
+    "PULL_POLICIES",
     "RUN_ANNOTATION",
     "JobSettings",
     "build_job",
@@ -58,6 +61,13 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+"""The container image pull policies Kubernetes knows."""
+_TOLERATION_FIELDS = ("key", "operator", "value", "effect", "tolerationSeconds")
+_TAINT_EFFECTS = ("", "NoSchedule", "PreferNoSchedule", "NoExecute")
 
 
 def _digest(*parts: str) -> str:
@@ -114,7 +124,8 @@ class JobSettings:
         namespace: where the Jobs run; the rApp's own namespace usually. Default ``default``.
         service_account: the Jobs' service account; it needs ``create`` and ``patch`` on
             ConfigMaps in :attr:`namespace` (to write the outcome), nothing else.
-        image_pull_policy: Default ``IfNotPresent``: a tagged image is pulled once per node.
+        image_pull_policy: ``Always``, ``IfNotPresent`` or ``Never``. Default
+            ``IfNotPresent``: a tagged image is pulled once per node.
         cpu_request: Default ``"2"``: training the proxy uses a few torch threads; two cores
             schedule on any worker node.
         cpu_limit: Default ``"4"``: bounds the Job's share of a shared node; None: no limit.
@@ -126,8 +137,10 @@ class JobSettings:
             and trains in minutes on CPU.
         gpu_resource: the extended resource name of a GPU. Default ``nvidia.com/gpu``.
         gpu_node_selector: node labels a GPU Job must match (only when :attr:`gpus` > 0).
-        gpu_tolerations: tolerations a GPU Job carries (only when :attr:`gpus` > 0). Default:
-            tolerates the ``nvidia.com/gpu`` NoSchedule taint GPU node pools usually carry.
+        gpu_tolerations: Kubernetes tolerations (``key``, ``operator``, ``value``,
+            ``effect``, ``tolerationSeconds``) a GPU Job carries (only when :attr:`gpus` > 0).
+            Default: tolerates the ``nvidia.com/gpu`` NoSchedule taint GPU node pools
+            usually carry.
         trusted_keys: public keys (64 hex digits) the model store's artifacts are verified
             with. Empty: the shipped release keys. The signing key's own public key is
             always trusted as well.
@@ -147,6 +160,10 @@ class JobSettings:
         tmp_size_limit: the size limit of the ``/tmp`` emptyDir (exports, caches).
             Default ``"4Gi"``.
         env: extra environment variables (never secrets; e.g. ``OMP_NUM_THREADS``).
+        env_from_secrets: Secrets (in :attr:`namespace`) whose keys become environment
+            variables of the container (``envFrom``), e.g. an object store's credentials.
+            The variables the Job sets itself (``HOME``, ``TMPDIR``, ``PYTHONUNBUFFERED``,
+            :attr:`env`) win over theirs. Default none.
         labels: extra labels for the Job and its pods.
     """
 
@@ -163,7 +180,7 @@ class JobSettings:
     gpus: int = 0
     gpu_resource: str = "nvidia.com/gpu"
     gpu_node_selector: Mapping[str, str] = field(default_factory=dict)
-    gpu_tolerations: tuple[Mapping[str, str], ...] = (
+    gpu_tolerations: tuple[Mapping[str, Any], ...] = (
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
     )
     trusted_keys: tuple[str, ...] = ()
@@ -176,6 +193,7 @@ class JobSettings:
     fs_group: int = 10001
     tmp_size_limit: str = "4Gi"
     env: Mapping[str, str] = field(default_factory=dict)
+    env_from_secrets: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -205,6 +223,56 @@ class JobSettings:
         for key in self.trusted_keys:
             if not re.fullmatch(r"[0-9a-fA-F]{64}", key):
                 raise ConfigError(f"trusted key {key!r} is not 64 hex digits")
+        if self.image_pull_policy not in PULL_POLICIES:
+            raise ConfigError(
+                f"image_pull_policy {self.image_pull_policy!r} is not one of "
+                f"{', '.join(PULL_POLICIES)}"
+            )
+        for key, value in self.gpu_node_selector.items():
+            if not (_LABEL_KEY.match(key) and isinstance(value, str) and _LABEL_VALUE.match(value)):
+                raise ConfigError(f"gpu_node_selector {key}={value!r} is not a node label")
+        for n, toleration in enumerate(self.gpu_tolerations):
+            problem = _toleration_problem(toleration)
+            if problem:
+                shown = dict(toleration) if isinstance(toleration, Mapping) else toleration
+                raise ConfigError(f"gpu_tolerations[{n}] {shown!r}: {problem}")
+        for name in self.env_from_secrets:
+            if not _DNS_SUBDOMAIN.match(name):
+                raise ConfigError(f"env_from_secrets: {name!r} is not a Secret's name")
+        if len(set(self.env_from_secrets)) != len(self.env_from_secrets):
+            raise ConfigError(f"env_from_secrets names a Secret twice: {self.env_from_secrets}")
+
+
+def _toleration_problem(t: Any) -> str | None:
+    """What Kubernetes would refuse in the toleration ``t`` (a mapping), None if nothing."""
+    if not isinstance(t, Mapping):
+        return "is not an object"
+    unknown = sorted(set(t) - set(_TOLERATION_FIELDS))
+    if unknown:
+        return f"unknown field(s) {unknown}; a toleration has {', '.join(_TOLERATION_FIELDS)}"
+    key, operator = t.get("key", ""), t.get("operator", "Equal")
+    value, effect = t.get("value", ""), t.get("effect", "")
+    if not all(isinstance(v, str) for v in (key, operator, value, effect)):
+        return "key, operator, value and effect are strings"
+    if key and not _LABEL_KEY.match(key):
+        return f"key {key!r} is not a label key"
+    if operator not in ("Exists", "Equal"):
+        return f"operator {operator!r} is not Exists or Equal"
+    if not key and operator != "Exists":
+        return "an empty key needs operator Exists"
+    if operator == "Exists" and value:
+        return "operator Exists takes no value"
+    if not _LABEL_VALUE.match(value):
+        return f"value {value!r} is not a label value"
+    if effect not in _TAINT_EFFECTS:
+        return f"effect {effect!r} is not one of NoSchedule, PreferNoSchedule, NoExecute or ''"
+    if "tolerationSeconds" in t:
+        seconds = t["tolerationSeconds"]
+        if not isinstance(seconds, int) or isinstance(seconds, bool):
+            return f"tolerationSeconds {seconds!r} is not an integer"
+        if effect != "NoExecute":
+            return "tolerationSeconds needs effect NoExecute"
+    return None
 
 
 def _as_dict(value: Any) -> dict[str, Any]:
@@ -250,6 +318,13 @@ def _resources(settings: JobSettings) -> dict[str, dict[str, str]]:
     return {"requests": requests, "limits": limits}
 
 
+def _env_from(settings: JobSettings) -> dict[str, Any]:
+    """The container's ``envFrom``: one ``secretRef`` per Secret (none: no key at all)."""
+    if not settings.env_from_secrets:
+        return {}
+    return {"envFrom": [{"secretRef": {"name": name}} for name in settings.env_from_secrets]}
+
+
 def build_job(
     environment: str,
     run_id: str,
@@ -280,6 +355,7 @@ def build_job(
         "command": ["python", "-m", "rapp.job_entry"],
         "args": _args(environment, run_id, name, settings, running, adaptation),
         "env": [{"name": k, "value": v} for k, v in env.items()],
+        **_env_from(settings),
         "resources": _resources(settings),
         "securityContext": {
             "allowPrivilegeEscalation": False,

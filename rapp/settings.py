@@ -10,8 +10,10 @@ the default) and their JSON Schema constraints. Every field can be set in two pl
 - an environment variable ``CSI_RAPP_<GROUP>_<FIELD>`` (e.g. ``CSI_RAPP_LOOP_POLL_S``).
 
 The variable wins over the file, the file over the default. An empty variable counts as
-unset; a list is comma-separated; a boolean is true/false (yes/no, on/off, 1/0); ``null``
-unsets a field that may be null. A :class:`Settings` is validated when it is built (however
+unset; a list is comma-separated; a map (``jobs.gpu_node_selector``) is
+``key=value,key=value`` or a JSON object; a list of objects (``jobs.gpu_tolerations``) is a
+JSON list; a boolean is true/false (yes/no, on/off, 1/0); ``null`` unsets a field that may
+be null. A :class:`Settings` is validated when it is built (however
 it is built): a bad value raises :class:`SettingsError` naming the field, and the variable
 when the value came from one. :func:`rapp.settings_parts.check` also builds the parts'
 own settings (adaptation, drift, Jobs), which the rApp does at start.

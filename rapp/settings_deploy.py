@@ -3,14 +3,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from rapp.settings_fields import setting
+from rapp.settings_fields import FrozenMap, setting
 
 __all__ = ["A1Group", "DataGroup", "JobsGroup", "StoreGroup"]
 
 _QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 _DNS_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+_LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_LABEL_KEY = rf"^([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_LABEL_NAME}$"
+_LABEL_VALUE = rf"^({_LABEL_NAME})?$"
+_TOLERATION = {  # a Kubernetes toleration (core/v1 Toleration)
+    "additionalProperties": False,
+    "properties": {
+        "key": {"type": "string", "pattern": rf"^$|{_LABEL_KEY}"},
+        "operator": {"type": "string", "enum": ["Exists", "Equal"]},
+        "value": {"type": "string", "pattern": _LABEL_VALUE},
+        "effect": {"type": "string", "enum": ["", "NoSchedule", "PreferNoSchedule", "NoExecute"]},
+        "tolerationSeconds": {"type": "integer"},
+    },
+}
+GPU_TOLERATION = FrozenMap({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"})
+"""The toleration a GPU Job carries by default: of the taint GPU node pools usually carry."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +126,12 @@ class JobsGroup:
         why="the deployment's choice; required when enabled",
         minLength=1,
     )
+    image_pull_policy: str = setting(
+        "IfNotPresent",
+        "when a node pulls the Jobs' image (the container's imagePullPolicy)",
+        why="a tagged image is pulled once per node; Always for a tag that is moved",
+        enum=["Always", "IfNotPresent", "Never"],
+    )
     namespace: str | None = setting(
         None,
         "namespace the Jobs run in",
@@ -152,6 +175,22 @@ class JobsGroup:
         why="the proxy is small and trains in minutes on CPU",
         minimum=0,
     )
+    gpu_node_selector: Mapping[str, str] = setting(
+        FrozenMap(),
+        "node labels a GPU Job (gpus > 0) must match, e.g. a GPU node pool's or a GPU model's "
+        "label; the variable takes key=value,key=value or a JSON object",
+        why="any node with the GPUs requested",
+        patternProperties={_LABEL_KEY: {"type": "string", "pattern": _LABEL_VALUE}},
+        additionalProperties=False,
+    )
+    gpu_tolerations: tuple[Mapping[str, Any], ...] = setting(
+        (GPU_TOLERATION,),
+        "Kubernetes tolerations (key, operator, value, effect, tolerationSeconds) a GPU Job "
+        "(gpus > 0) carries, so that it schedules on tainted GPU nodes; the variable takes a "
+        "JSON list",
+        why="tolerates the nvidia.com/gpu NoSchedule taint GPU node pools usually carry",
+        items=_TOLERATION,
+    )
     key_secret: str = setting(
         "csi-rapp-signing-key",
         "the Secret holding the signing key the Jobs sign proxies with",
@@ -163,6 +202,15 @@ class JobsGroup:
         "the key within that Secret",
         why="the file name the rApp's chart writes",
         minLength=1,
+    )
+    env_from_secrets: tuple[str, ...] = setting(
+        (),
+        "Secrets in the Jobs' namespace whose keys become environment variables of each Job "
+        "(envFrom), e.g. the object store's credentials; the variables a Job sets itself "
+        "(HOME, TMPDIR, PYTHONUNBUFFERED) win",
+        why="none: the Jobs reach the stores without credentials, or with their service account",
+        uniqueItems=True,
+        items={"pattern": _DNS_NAME, "maxLength": 253},
     )
     ttl_s: int = setting(
         3600,

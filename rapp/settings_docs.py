@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +43,23 @@ _WORDS = {
 
 def _allowed(schema: dict[str, Any]) -> str:
     out = [_WORDS[k].format(v) for k, v in schema.items() if k in _WORDS]
+    for key, values in schema.get("patternProperties", {}).items():
+        out.append(f"each key matches `{key}`")
+        out += ["each value " + _WORDS[k].format(v) for k, v in values.items() if k in _WORDS]
     items = schema.get("items", {})
     out += ["each " + _WORDS[k].format(v) for k, v in items.items() if k in _WORDS]
+    if "properties" in items:
+        out.append(f"each an object of {', '.join(items['properties'])}")
     return ", ".join(out).replace("|", "\\|")
 
 
 def _type_name(tp: Any) -> str:
     base, nullable = unwrap_optional(tp)
     if typing.get_origin(base) is tuple:
-        name = f"list of {_NAMES[typing.get_args(base)[0]]}"
+        name = f"list of {_type_name(typing.get_args(base)[0])}"
+    elif typing.get_origin(base) in (dict, Mapping):
+        value = typing.get_args(base)[1]
+        name = "object" if value is Any else f"map of string to {_type_name(value)}"
     else:
         name = _NAMES[base]
     return f"{name} or null" if nullable else name

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from schemas.settings_fields import (
+    FrozenMap,
     SettingsError,
     from_json,
     group_doc,
@@ -22,6 +23,7 @@ from schemas.settings_fields import (
 
 __all__ = [
     "ENV_PREFIX",
+    "FrozenMap",
     "SettingsError",
     "env_name",
     "env_setting",

@@ -39,7 +39,7 @@ from model_store import generate_keypair
 from rapp import job_entry
 from rapp.adapters import JobLauncher
 from rapp.cli import build_parser, cmd_run
-from rapp.job_manifest import OUTCOME_KEY, job_name, outcome_configmap_name
+from rapp.job_manifest import OUTCOME_KEY, build_job, job_name, outcome_configmap_name
 from rapp.jobs import JobRunner, JobState
 from rapp.settings import Settings, fields_of, groups, load_settings, settings_schema
 from rapp.settings_parts import check, job_settings
@@ -54,6 +54,17 @@ DIGEST = "sha256:" + "5d" * 32
 TRUSTED = "ab" * 32
 SECRETS = {("influx-auth", "admin-token"): "influx-t0ken", ("csi-rapp-s3", "key-id"): "AKIA0"}
 """What the Secrets the values name hold, for the container's environment in the tests."""
+GPU_NODES = {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb", "pool": "training"}
+GPU_TOLERATIONS = [
+    {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+    {
+        "key": "dedicated",
+        "operator": "Equal",
+        "value": "training",
+        "effect": "NoExecute",
+        "tolerationSeconds": 600,
+    },
+]
 
 IN_PROCESS = {"adaptationJobs": {"enabled": False}}
 REMOTE_JOBS = {
@@ -114,17 +125,20 @@ ALL = {
             "registry": "registry.example:5000",
             "repository": "lasco/csi-rapp-cuda",
             "tag": "0.1.0-cu12",
+            "pullPolicy": "Always",
         },
         "resources": {
             "requests": {"cpu": "1", "memory": "6Gi"},
             "limits": {"cpu": "8", "memory": "16Gi"},
         },
         "gpus": 1,
+        "gpu": {"nodeSelector": GPU_NODES, "tolerations": GPU_TOLERATIONS},
         "ttlSecondsAfterFinished": 600,
         "activeDeadlineSeconds": 3600,
         "pollSeconds": 2.5,
         "dataUri": "s3://csi-jobs/data",
         "storeUri": "s3://csi-jobs/models",
+        "envFromSecrets": ["csi-rapp-s3", "csi-jobs-extra"],
         "serviceAccount": {"name": "csi-trainer", "annotations": {"example.com/role": "trainer"}},
     },
     # Every setting the values pass through, each away from the rApp's default.
@@ -197,6 +211,7 @@ CHART_OWNED = {
     "store.signing_key_file": "signingKey.secret.name",
     "jobs.enabled": "adaptationJobs.enabled",
     "jobs.image": "adaptationJobs.image.repository",
+    "jobs.image_pull_policy": "adaptationJobs.image.pullPolicy",
     "jobs.namespace": "adaptationJobs.namespace",
     "jobs.service_account": "adaptationJobs.serviceAccount.name",
     "jobs.cpu_request": "adaptationJobs.resources.requests.cpu",
@@ -204,12 +219,15 @@ CHART_OWNED = {
     "jobs.memory_request": "adaptationJobs.resources.requests.memory",
     "jobs.memory_limit": "adaptationJobs.resources.limits.memory",
     "jobs.gpus": "adaptationJobs.gpus",
+    "jobs.gpu_node_selector": "adaptationJobs.gpu.nodeSelector",
+    "jobs.gpu_tolerations": "adaptationJobs.gpu.tolerations",
     "jobs.key_secret": "signingKey.secret.name",
     "jobs.key_secret_key": "signingKey.secret.key",
     "jobs.ttl_s": "adaptationJobs.ttlSecondsAfterFinished",
     "jobs.deadline_s": "adaptationJobs.activeDeadlineSeconds",
     "jobs.data_uri": "adaptationJobs.dataUri",
     "jobs.store_uri": "adaptationJobs.storeUri",
+    "jobs.env_from_secrets": "adaptationJobs.envFromSecrets",
     "jobs.poll_s": "adaptationJobs.pollSeconds",
     "jobs.kubeconfig": "adaptationJobs.kubeconfig.secret.name",
 }
@@ -329,6 +347,7 @@ def expected_settings(values: dict[str, Any], namespace: str) -> dict[str, Any]:
     out["jobs"] = {
         "enabled": True,
         "image": ref,
+        "image_pull_policy": jobs["image"]["pullPolicy"] or v["image"]["pullPolicy"],
         "namespace": jobs["namespace"] or namespace,
         "service_account": jobs["serviceAccount"]["name"] or f"{fullname}-adaptation",
         "cpu_request": str(res["requests"]["cpu"]),
@@ -336,8 +355,11 @@ def expected_settings(values: dict[str, Any], namespace: str) -> dict[str, Any]:
         "memory_request": res["requests"]["memory"],
         "memory_limit": res["limits"]["memory"],
         "gpus": jobs["gpus"],
+        "gpu_node_selector": jobs["gpu"]["nodeSelector"],
+        "gpu_tolerations": jobs["gpu"]["tolerations"],
         "key_secret": v["signingKey"]["secret"]["name"],
         "key_secret_key": v["signingKey"]["secret"]["key"],
+        "env_from_secrets": jobs["envFromSecrets"],
         "ttl_s": jobs["ttlSecondsAfterFinished"],
         "deadline_s": jobs["activeDeadlineSeconds"],
         "data_uri": jobs["dataUri"] or None,
@@ -595,6 +617,46 @@ BAD_VALUES = {
         "/adaptationJobs/image/registry",
         "must be ''",
     ),
+    "bad pull policy of the Jobs' image": (
+        {"adaptationJobs": {"image": {"pullPolicy": "Sometimes"}}},
+        "/adaptationJobs/image/pullPolicy",
+        "one of",
+    ),
+    "a GPU node selector's key that is no label key": (
+        {"adaptationJobs": {"gpu": {"nodeSelector": {"gpu type": "h100"}}}},
+        "/adaptationJobs/gpu/nodeSelector",
+        "gpu type",
+    ),
+    "a GPU node selector's value that is no label value": (
+        {"adaptationJobs": {"gpu": {"nodeSelector": {"gpu": "h100 80gb"}}}},
+        "/adaptationJobs/gpu/nodeSelector/gpu",
+        "pattern",
+    ),
+    "a GPU toleration's bad operator": (
+        {"adaptationJobs": {"gpu": {"tolerations": [{"key": "gpu", "operator": "Maybe"}]}}},
+        "/adaptationJobs/gpu/tolerations/0/operator",
+        "one of",
+    ),
+    "a GPU toleration's unknown field": (
+        {"adaptationJobs": {"gpu": {"tolerations": [{"key": "gpu", "efect": "NoSchedule"}]}}},
+        "/adaptationJobs/gpu/tolerations/0",
+        "efect",
+    ),
+    "a GPU selector as null": (
+        {"adaptationJobs": {"gpu": {"nodeSelector": None}}},
+        "/adaptationJobs/gpu",
+        "nodeSelector",
+    ),
+    "credentials where a Secret's name belongs": (
+        {"adaptationJobs": {"envFromSecrets": ["AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI"]}},
+        "/adaptationJobs/envFromSecrets/0",
+        "does not match pattern",
+    ),
+    "a Secret listed twice": (
+        {"adaptationJobs": {"envFromSecrets": ["csi-rapp-s3", "csi-rapp-s3"]}},
+        "/adaptationJobs/envFromSecrets",
+        "are equal",
+    ),
 }
 
 
@@ -618,6 +680,95 @@ def test_the_settings_schema_is_the_rapps_own() -> None:
         "copy the groups below into values.schema.json's properties.settings.properties:\n"
         + json.dumps(expected, indent=2)
     )
+
+
+def test_the_jobs_scheduling_values_are_checked_as_the_rapp_checks_them() -> None:
+    """The values the chart passes as jobs.gpu_node_selector, jobs.gpu_tolerations,
+    jobs.env_from_secrets and jobs.image_pull_policy are checked by values.schema.json as
+    the rApp's settings schema checks them (the same patterns, fields and enums), and
+    their defaults are the rApp's."""
+    jobs = settings_schema()["properties"]["jobs"]["properties"]
+    selector = schema_at("adaptationJobs.gpu.nodeSelector")
+    for key in ("type", "patternProperties", "additionalProperties"):
+        assert selector[key] == jobs["gpu_node_selector"][key], key
+    assert schema_at("adaptationJobs.gpu.tolerations")["items"] == jobs["gpu_tolerations"]["items"]
+    secrets = schema_at("adaptationJobs.envFromSecrets")
+    assert secrets["items"] == jobs["env_from_secrets"]["items"]
+    assert secrets["uniqueItems"] is jobs["env_from_secrets"]["uniqueItems"] is True
+    assert schema_at("adaptationJobs.image.pullPolicy")["enum"] == [
+        "",  # empty: image.pullPolicy
+        *jobs["image_pull_policy"]["enum"],
+    ]
+    assert schema_at("image.pullPolicy")["enum"] == jobs["image_pull_policy"]["enum"]
+
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    given = values["adaptationJobs"]
+    assert given["gpu"]["nodeSelector"] == jobs["gpu_node_selector"]["default"]
+    assert given["gpu"]["tolerations"] == jobs["gpu_tolerations"]["default"]
+    assert given["envFromSecrets"] == jobs["env_from_secrets"]["default"]
+    assert given["image"]["pullPolicy"] == ""
+    assert values["image"]["pullPolicy"] == jobs["image_pull_policy"]["default"]
+
+
+JOB_CASES = {
+    "defaults": ({}, "IfNotPresent", None, None, None),
+    "gpu, default scheduling": (
+        {"adaptationJobs": {"gpus": 2}},
+        "IfNotPresent",
+        None,
+        [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        None,
+    ),
+    "gpu, no toleration, the rApp's pull policy": (
+        {
+            "image": {"pullPolicy": "Always"},
+            "adaptationJobs": {
+                "gpus": 1,
+                "gpu": {"nodeSelector": {"pool": "gpu"}, "tolerations": []},
+                "envFromSecrets": ["s3"],
+            },
+        },
+        "Always",
+        {"pool": "gpu"},
+        None,
+        [{"secretRef": {"name": "s3"}}],
+    ),
+    "no gpu: the GPU scheduling is left out": (
+        {"adaptationJobs": {"gpu": {"nodeSelector": GPU_NODES, "tolerations": GPU_TOLERATIONS}}},
+        "IfNotPresent",
+        None,
+        None,
+        None,
+    ),
+    "all": (
+        ALL,
+        "Always",
+        GPU_NODES,
+        GPU_TOLERATIONS,
+        [
+            {"secretRef": {"name": "csi-rapp-s3"}},
+            {"secretRef": {"name": "csi-jobs-extra"}},
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", JOB_CASES)
+def test_the_job_manifest_takes_its_scheduling_and_secrets_from_values(
+    case: str, tmp_path: Path
+) -> None:
+    """The Job the rApp builds from the rendered settings (as it does at start) has the
+    pull policy, nodeSelector, tolerations and envFrom the values asked for, and is valid
+    Kubernetes."""
+    values, policy, selector, tolerations, env_from = JOB_CASES[case]
+    job = build_job("env-a", "r1", job_settings(loaded(render(values), tmp_path)))
+    pod = job["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["imagePullPolicy"] == policy
+    assert pod.get("nodeSelector") == selector
+    assert pod.get("tolerations") == tolerations
+    assert c.get("envFrom") == env_from
+    assert kube.k8s_errors(json.loads(json.dumps(job))) == []
 
 
 def _schema_paths(node: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, dict]]:
@@ -968,6 +1119,14 @@ async def test_roles_grant_exactly_what_the_code_calls(
         "requests": {"cpu": "1", "memory": "6Gi"},
         "limits": {"cpu": "8", "memory": "16Gi", "nvidia.com/gpu": "1"},
     }
+    assert job_container["imagePullPolicy"] == "Always"
+    assert job_pod["nodeSelector"] == GPU_NODES
+    assert job_pod["tolerations"] == GPU_TOLERATIONS
+    assert job_container["envFrom"] == [
+        {"secretRef": {"name": "csi-rapp-s3"}},
+        {"secretRef": {"name": "csi-jobs-extra"}},
+    ]
+    assert kube.k8s_errors(created) == []
     (key_volume,) = [v for v in job_pod["volumes"] if "secret" in v]
     assert key_volume["secret"]["secretName"] == "lasco-signing"
     assert key_volume["secret"]["items"][0]["key"] == "ed25519.pem"

@@ -120,6 +120,80 @@ def test_names_and_labels_are_sanitised(environment: str, run_id: str) -> None:
     assert label_value(environment) != label_value(environment + "!")
 
 
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+TAINT = {"key": "pool", "operator": "Equal", "value": "train", "effect": "NoExecute"}
+
+
+@pytest.mark.parametrize("gpus", [0, 1])
+def test_manifest_schedules_a_gpu_job_and_takes_secrets_as_env_from(gpus: int) -> None:
+    """A GPU Job gets the node selector and the tolerations (a Job without GPUs neither);
+    the pull policy and the Secrets' envFrom are every Job's, after the Job's own env."""
+    s = settings(
+        gpus=gpus,
+        image_pull_policy="Always",
+        gpu_node_selector={"nvidia.com/gpu.product": "NVIDIA-H200", "pool": "train"},
+        gpu_tolerations=(GPU_TOLERATION, {**TAINT, "tolerationSeconds": 600}),
+        env_from_secrets=("csi-rapp-s3", "proxy-env"),
+    )
+    pod = build_job("env-a", "r1", s)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+
+    assert container["imagePullPolicy"] == "Always"
+    assert container["envFrom"] == [
+        {"secretRef": {"name": "csi-rapp-s3"}},
+        {"secretRef": {"name": "proxy-env"}},
+    ]
+    assert list(container).index("env") < list(container).index("envFrom")
+    assert {e["name"] for e in container["env"]} >= {"HOME", "TMPDIR", "PYTHONUNBUFFERED"}
+    if gpus:
+        assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H200", "pool": "train"}
+        assert pod["tolerations"] == [GPU_TOLERATION, {**TAINT, "tolerationSeconds": 600}]
+    else:
+        assert "nodeSelector" not in pod and "tolerations" not in pod
+
+
+def test_manifest_defaults_pull_if_not_present_and_tolerate_the_gpu_taint() -> None:
+    pod = build_job("env-a", "r1", settings(gpus=1))["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert pod["tolerations"] == [GPU_TOLERATION] and "nodeSelector" not in pod
+    assert "envFrom" not in container
+    no_toleration = build_job("env-a", "r1", settings(gpus=1, gpu_tolerations=()))
+    assert "tolerations" not in no_toleration["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "words"),
+    [
+        ({"image_pull_policy": "Sometimes"}, "image_pull_policy 'Sometimes' is not one of"),
+        ({"gpu_node_selector": {"gpu type": "h100"}}, "gpu_node_selector gpu type="),
+        ({"gpu_node_selector": {"gpu": "h100 80gb"}}, "gpu_node_selector gpu="),
+        ({"gpu_node_selector": {"gpu": 1}}, "gpu_node_selector gpu=1"),
+        ({"gpu_tolerations": ("nvidia.com/gpu",)}, r"gpu_tolerations\[0\].*not an object"),
+        ({"gpu_tolerations": ({"key": "gpu", "efect": "NoSchedule"},)}, "unknown field"),
+        ({"gpu_tolerations": ({"key": "gpu", "operator": "In"},)}, "operator 'In'"),
+        ({"gpu_tolerations": ({"key": "a b", "operator": "Exists"},)}, "not a label key"),
+        ({"gpu_tolerations": ({"operator": "Equal", "value": "x"},)}, "empty key needs"),
+        ({"gpu_tolerations": ({"key": "k", "operator": "Exists", "value": "x"},)}, "no value"),
+        ({"gpu_tolerations": ({"key": "k", "value": "a b"},)}, "not a label value"),
+        ({"gpu_tolerations": ({"key": "k", "effect": "Never"},)}, "effect 'Never'"),
+        ({"gpu_tolerations": ({"key": "k", "tolerationSeconds": 5},)}, "needs effect NoExecute"),
+        (
+            {"gpu_tolerations": ({"key": "k", "effect": "NoExecute", "tolerationSeconds": "5"},)},
+            "not an integer",
+        ),
+        ({"gpu_tolerations": (GPU_TOLERATION, {"key": 1})}, r"gpu_tolerations\[1\].*strings"),
+        ({"env_from_secrets": ("AWS_ACCESS_KEY_ID",)}, "env_from_secrets: 'AWS_ACCESS_KEY_ID'"),
+        ({"env_from_secrets": ("s3", "s3")}, "env_from_secrets names a Secret twice"),
+    ],
+)
+def test_scheduling_and_secret_settings_are_checked_naming_the_field(
+    bad: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(ConfigError, match=words):
+        settings(**bad)
+
+
 @pytest.mark.parametrize(
     "bad",
     [
@@ -145,7 +219,17 @@ async def test_manifest_round_trips_through_the_api(apis: Any, gpus: int) -> Non
     """The client's models know every field (none dropped, every type right) and the API
     stores the Job as sent."""
     batch, _ = apis
-    job = build_job("env-a", "r1", settings(gpus=gpus))
+    job = build_job(
+        "env-a",
+        "r1",
+        settings(
+            gpus=gpus,
+            image_pull_policy="Always",
+            gpu_node_selector={"pool": "train"},
+            gpu_tolerations=(GPU_TOLERATION, {**TAINT, "tolerationSeconds": 600}),
+            env_from_secrets=("csi-rapp-s3",),
+        ),
+    )
     sanitize = client.ApiClient().sanitize_for_serialization
 
     created = await asyncio.to_thread(batch.create_namespaced_job, NS, job)

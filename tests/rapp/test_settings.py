@@ -10,7 +10,7 @@ import pytest
 from model_store import generate_keypair
 from rapp.adapt_settings import ADAPTABLE_METHODS, AdaptationSettings
 from rapp.drift import DriftSettings
-from rapp.job_manifest import JobSettings
+from rapp.job_manifest import JobSettings, build_job
 from rapp.settings import (
     CONFIG_ENV,
     Settings,
@@ -47,6 +47,17 @@ SPECIAL = {  # field -> (JSON value, environment text, other settings it needs)
     "jobs.cpu_limit": ("3", "3", {}),
     "jobs.memory_request": ("2Gi", "2Gi", {}),
     "jobs.memory_limit": ("16Gi", "16Gi", {}),
+    "jobs.gpu_node_selector": (
+        {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3", "pool": "gpu"},
+        "nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3, pool=gpu",
+        {},
+    ),
+    "jobs.gpu_tolerations": (
+        [{"key": "gpu", "operator": "Equal", "value": "yes", "effect": "NoExecute"}],
+        '[{"key": "gpu", "operator": "Equal", "value": "yes", "effect": "NoExecute"}]',
+        {},
+    ),
+    "jobs.env_from_secrets": (["csi-rapp-s3", "proxy-env"], "csi-rapp-s3, proxy-env", {}),
 }
 
 
@@ -144,6 +155,19 @@ def test_null_in_the_environment_unsets_a_nullable_field(text, expected):
         ({"drift": {"lower_is_worse": ["throughput"]}}, "drift.lower_is_worse"),
         ({"jobs": {"enabled": True, "store_uri": "/s"}}, "jobs.image"),
         ({"jobs": {"enabled": True, "image": "lasco:1"}}, "jobs.store_uri"),
+        ({"jobs": {"image_pull_policy": "Sometimes"}}, "jobs.image_pull_policy"),
+        ({"jobs": {"gpu_node_selector": {"gpu type": "h100"}}}, "jobs.gpu_node_selector"),
+        ({"jobs": {"gpu_node_selector": {"gpu": "h100 80gb"}}}, "jobs.gpu_node_selector"),
+        ({"jobs": {"gpu_node_selector": {"gpu": 1}}}, "jobs.gpu_node_selector"),
+        ({"jobs": {"gpu_node_selector": ["gpu=h100"]}}, "jobs.gpu_node_selector"),
+        ({"jobs": {"gpu_tolerations": [{"key": "gpu", "operator": "In"}]}}, "jobs.gpu_tolerations"),
+        ({"jobs": {"gpu_tolerations": [{"key": "gpu", "efect": "NoSchedule"}]}}, "jobs.gpu_"),
+        ({"jobs": {"gpu_tolerations": [{"key": "gpu", "effect": "Never"}]}}, "jobs.gpu_"),
+        ({"jobs": {"gpu_tolerations": ["nvidia.com/gpu"]}}, "jobs.gpu_tolerations"),
+        ({"jobs": {"gpu_tolerations": {"key": "gpu"}}}, "jobs.gpu_tolerations"),
+        ({"jobs": {"env_from_secrets": ["AWS_ACCESS_KEY_ID=AKIA0"]}}, "jobs.env_from_secrets"),
+        ({"jobs": {"env_from_secrets": ["s3", "s3"]}}, "jobs.env_from_secrets"),
+        ({"jobs": {"env_from_secrets": "s3"}}, "jobs.env_from_secrets"),
         ([], "settings file"),
     ],
 )
@@ -163,6 +187,15 @@ def test_bad_settings_name_the_field(config, field):
         ("CSI_RAPP_JOBS_ENABLED", "maybe", "jobs.enabled"),
         ("CSI_RAPP_DRIFT_SERIES", "a,a", "drift.series"),
         ("CSI_RAPP_LOOP_MIN_FRESH_SAMPLES", "10", "loop.min_fresh_samples"),
+        ("CSI_RAPP_JOBS_IMAGE_PULL_POLICY", "always", "jobs.image_pull_policy"),
+        ("CSI_RAPP_JOBS_GPU_NODE_SELECTOR", "h100", "jobs.gpu_node_selector"),
+        ("CSI_RAPP_JOBS_GPU_NODE_SELECTOR", '{"gpu": ', "jobs.gpu_node_selector"),
+        ("CSI_RAPP_JOBS_GPU_NODE_SELECTOR", '["gpu"]', "jobs.gpu_node_selector"),
+        ("CSI_RAPP_JOBS_GPU_NODE_SELECTOR", "gpu=h100 80gb", "jobs.gpu_node_selector"),
+        ("CSI_RAPP_JOBS_GPU_TOLERATIONS", "nvidia.com/gpu", "jobs.gpu_tolerations"),
+        ("CSI_RAPP_JOBS_GPU_TOLERATIONS", '{"key": "gpu"}', "jobs.gpu_tolerations"),
+        ("CSI_RAPP_JOBS_GPU_TOLERATIONS", '[{"operator": "In"}]', "jobs.gpu_tolerations"),
+        ("CSI_RAPP_JOBS_ENV_FROM_SECRETS", "s3,S3_KEY", "jobs.env_from_secrets"),
     ],
 )
 def test_bad_environment_values_name_the_variable(var, text, field):
@@ -218,6 +251,7 @@ def test_the_defaults_are_the_parts_defaults():
     )
     jobs = job_settings(Settings.from_mapping(JOBS_ON | {"data": {"uri": "/d"}}, env={}))
     ours = {"cpu_request", "cpu_limit", "memory_request", "memory_limit", "gpus"}
+    ours |= {"image_pull_policy", "gpu_node_selector", "gpu_tolerations", "env_from_secrets"}
     assert all(getattr(jobs, k) == getattr(JobSettings("i", "d", "m"), k) for k in ours)
 
 
@@ -271,6 +305,69 @@ def test_job_settings_read_key_files_as_hex_and_take_the_pods_namespace(tmp_path
     assert (j.ttl_seconds_after_finished, j.active_deadline_seconds) == (60, 90)
 
 
+@pytest.mark.parametrize("source", ["file", "environment"])
+def test_the_jobs_scheduling_and_secrets_reach_the_job_manifest(source):
+    """jobs.image_pull_policy, gpu_node_selector, gpu_tolerations and env_from_secrets, from
+    the settings file or the environment, reach the Job's manifest (the GPU scheduling only
+    for a Job that requests GPUs)."""
+    tolerations = [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "pool", "operator": "Equal", "value": "train", "effect": "NoExecute"},
+    ]
+    tolerations[1]["tolerationSeconds"] = 300
+    given = {
+        "gpus": 1,
+        "image_pull_policy": "Always",
+        "gpu_node_selector": {"nvidia.com/gpu.product": "NVIDIA-L4", "pool": "train"},
+        "gpu_tolerations": tolerations,
+        "env_from_secrets": ["csi-rapp-s3", "influx-creds"],
+    }
+    env = {}
+    config = JOBS_ON | {"data": {"uri": "/d"}, "jobs": {"image": "lasco:1"}}
+    if source == "file":
+        config["jobs"] |= given
+    else:
+        env = {
+            "CSI_RAPP_JOBS_GPUS": "1",
+            "CSI_RAPP_JOBS_IMAGE_PULL_POLICY": "Always",
+            "CSI_RAPP_JOBS_GPU_NODE_SELECTOR": "nvidia.com/gpu.product=NVIDIA-L4,pool=train",
+            "CSI_RAPP_JOBS_GPU_TOLERATIONS": json.dumps(tolerations),
+            "CSI_RAPP_JOBS_ENV_FROM_SECRETS": "csi-rapp-s3,influx-creds",
+        }
+    s = Settings.from_mapping(config, env=env)
+    assert {k: s.to_mapping()["jobs"][k] for k in given} == given
+    again = Settings.from_mapping(s.to_mapping(), env={})
+    assert again == s and hash(again) == hash(s)  # frozen and hashable, maps and all
+    job = build_job("env-a", "r1", job_settings(s))
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["imagePullPolicy"] == "Always"
+    assert pod["nodeSelector"] == given["gpu_node_selector"]
+    assert pod["tolerations"] == tolerations
+    assert container["envFrom"] == [
+        {"secretRef": {"name": "csi-rapp-s3"}},
+        {"secretRef": {"name": "influx-creds"}},
+    ]
+    assert json.loads(json.dumps(job)) == job  # plain JSON, as the client sends it
+
+    cpu_config = config | {"jobs": config["jobs"] | {"gpus": 0}}
+    cpu = job_settings(Settings.from_mapping(cpu_config, env=env | {"CSI_RAPP_JOBS_GPUS": "0"}))
+    pod = build_job("env-a", "r1", cpu)["spec"]["template"]["spec"]
+    assert "nodeSelector" not in pod and "tolerations" not in pod
+    assert pod["containers"][0]["envFrom"] == container["envFrom"]
+
+
+def test_the_gpu_scheduling_defaults_tolerate_the_gpu_taint():
+    config = JOBS_ON | {"data": {"uri": "/d"}, "jobs": {"image": "i", "gpus": 1}}
+    s = Settings.from_mapping(config, env={})
+    pod = build_job("env-a", "r1", job_settings(s))["spec"]["template"]["spec"]
+    assert pod["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+    assert "nodeSelector" not in pod and "envFrom" not in pod["containers"][0]
+    assert pod["containers"][0]["imagePullPolicy"] == "IfNotPresent"
+
+
 def test_a_trusted_key_that_is_not_a_key_is_named():
     config = JOBS_ON | {"store": {"uri": "/s", "trusted_keys": ["/no/such/key.pub"]}}
     with pytest.raises(SettingsError) as exc:
@@ -283,13 +380,31 @@ def test_check_builds_every_part():
     check(Settings.from_mapping(config, env={}))
 
 
+_TOL = "jobs.gpu_tolerations"
+
+
+def _jobs_tolerating(toleration: dict) -> dict:
+    """Settings with Jobs on whose GPU toleration is ``toleration``."""
+    jobs = {"enabled": True, "image": "lasco:1", "gpu_tolerations": [toleration]}
+    return JOBS_ON | {"data": {"uri": "/d"}, "jobs": jobs}
+
+
 @pytest.mark.parametrize(
     ("config", "field"),
     [
         ({}, "data.uri"),
         ({"data": {"uri": "/d"}, "a1": {"url": "a1p+http://ric?colour=red"}}, "a1.url"),
+        (_jobs_tolerating({"key": "gpu", "operator": "Exists", "value": "yes"}), _TOL),
+        (_jobs_tolerating({"operator": "Equal", "value": "yes"}), _TOL),
+        (_jobs_tolerating({"key": "gpu", "effect": "NoSchedule", "tolerationSeconds": 60}), _TOL),
     ],
-    ids=["no-data-store", "a1-url"],
+    ids=[
+        "no-data-store",
+        "a1-url",
+        "exists-with-a-value",
+        "no-key-without-exists",
+        "seconds-without-no-execute",
+    ],
 )
 def test_check_names_the_field_a_part_refuses(config, field):
     with pytest.raises(SettingsError) as exc:

@@ -96,6 +96,7 @@ app.kubernetes.io/part-of: lasco-ric
 {{- $limits := $jobs.resources.limits }}
 {{- $j := dict "enabled" true }}
 {{- $_ := set $j "image" (include "csi-rapp.jobImage" .) }}
+{{- $_ := set $j "image_pull_policy" (default .Values.image.pullPolicy $jobs.image.pullPolicy) }}
 {{- $_ := set $j "namespace" (include "csi-rapp.jobsNamespace" .) }}
 {{- $_ := set $j "service_account" (include "csi-rapp.jobServiceAccountName" .) }}
 {{- $_ := set $j "cpu_request" (toString $jobs.resources.requests.cpu) }}
@@ -103,8 +104,11 @@ app.kubernetes.io/part-of: lasco-ric
 {{- $_ := set $j "memory_request" (toString $jobs.resources.requests.memory) }}
 {{- $_ := set $j "memory_limit" (toString $limits.memory) }}
 {{- $_ := set $j "gpus" (int $jobs.gpus) }}
+{{- $_ := set $j "gpu_node_selector" $jobs.gpu.nodeSelector }}
+{{- $_ := set $j "gpu_tolerations" $jobs.gpu.tolerations }}
 {{- $_ := set $j "key_secret" .Values.signingKey.secret.name }}
 {{- $_ := set $j "key_secret_key" .Values.signingKey.secret.key }}
+{{- $_ := set $j "env_from_secrets" $jobs.envFromSecrets }}
 {{- $_ := set $j "ttl_s" (int $jobs.ttlSecondsAfterFinished) }}
 {{- $_ := set $j "deadline_s" (int $jobs.activeDeadlineSeconds) }}
 {{- $_ := set $j "poll_s" $jobs.pollSeconds }}
