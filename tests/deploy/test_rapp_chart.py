@@ -79,7 +79,7 @@ REMOTE_JOBS = {
 NO_NETWORK_POLICY = {"networkPolicy": {"enabled": False}}
 ALL = {
     "image": {"digest": DIGEST, "pullPolicy": "IfNotPresent"},
-    "imagePullSecrets": [{"name": "ghcr-pull"}],
+    "imagePullSecrets": ["ghcr-pull"],
     "fullnameOverride": "lasco-rapp",
     "serviceAccount": {"name": "lasco-rapp-loop", "annotations": {"example.com/role": "rapp"}},
     "podAnnotations": {"prometheus.io/scrape": "true", "prometheus.io/path": "/rapp/v1/metrics"},
@@ -88,7 +88,7 @@ ALL = {
         "requests": {"cpu": "500m", "memory": "1536Mi"},
         "limits": {"cpu": 2, "memory": "3Gi"},
     },
-    "tmpSizeLimit": "2Gi",
+    "tmp": {"sizeLimit": "2Gi"},
     "nodeSelector": {"kubernetes.io/os": "linux"},
     "tolerations": [{"key": "ric", "operator": "Equal", "value": "nonrt", "effect": "NoSchedule"}],
     "affinity": {
@@ -1111,7 +1111,8 @@ async def test_roles_grant_exactly_what_the_code_calls(
     assert one(docs, "ServiceAccount", job_pod["serviceAccountName"])["metadata"]["namespace"] == ns
     assert job_pod["automountServiceAccountToken"] is True
     job_account = one(docs, "ServiceAccount", job_pod["serviceAccountName"])
-    assert job_account["imagePullSecrets"] == ALL["imagePullSecrets"]  # the Jobs' pods pull
+    pulls = [{"name": n} for n in ALL["imagePullSecrets"]]
+    assert job_account["imagePullSecrets"] == pulls  # the Jobs' pods pull
     # the Job's own settings, as the values gave them
     (job_container,) = job_pod["containers"]
     assert job_container["image"] == "registry.example:5000/lasco/csi-rapp-cuda:0.1.0-cu12"
