@@ -18,6 +18,7 @@ stand-in for submgr behind. The calls run on the xApp's timer, never on the rece
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import threading
@@ -34,6 +35,7 @@ __all__ = ["RicxappSubmgrClient", "SubmgrClient", "SubmgrSubscriptions", "subscr
 log = logging.getLogger(__name__)
 ACTION_ID = 1
 XAPP_EVENT_INSTANCE_ID = 1
+_EARLY_KEPT = 64  # notifications for subscription ids not known yet, newest kept
 
 
 class SubmgrClient(Protocol):
@@ -148,6 +150,9 @@ class SubmgrSubscriptions:
         self.settings, self.client, self.endpoint = settings, client, endpoint
         self.nodes: dict[str, _Node] = {}
         self._leaving: list[str] = []  # subscription ids of nodes no longer configured
+        # Notifications that arrived before submgr's answer to the POST gave us their
+        # SubscriptionId (submgr may notify first): applied when the id is recorded.
+        self._early: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
         self._lock = threading.Lock()
         self.set_nodes(settings.e2_nodes)
 
@@ -209,6 +214,9 @@ class SubmgrSubscriptions:
             else:
                 node.state, node.subscription_id = "pending", str(sid)
                 node.next_at = now + self.settings.answer_timeout_s
+                early = self._early.pop(str(sid), None)
+                if early is not None:
+                    self._apply(node, early, now)
 
     def _unsubscribe(self, subscription_id: str) -> None:
         try:
@@ -225,15 +233,22 @@ class SubmgrSubscriptions:
         with self._lock:
             node = next((n for n in self.nodes.values() if n.subscription_id == sid), None)
             if node is None:
+                # Perhaps one whose POST has not returned yet: kept for it (a few only).
+                self._early[sid] = body
+                while len(self._early) > _EARLY_KEPT:
+                    self._early.popitem(last=False)
                 return False
-            for inst in body.get("SubscriptionInstances") or []:
-                if inst.get("ErrorCause"):
-                    node.state, node.cause = "failed", str(inst["ErrorCause"])
-                    node.next_at = now + self._backoff(node.attempts)
-                elif inst.get("E2EventInstanceId"):
-                    node.state, node.cause = "active", ""
-                    node.e2_instance_id, node.attempts = int(inst["E2EventInstanceId"]), 0
+            self._apply(node, body, now)
             return True
+
+    def _apply(self, node: _Node, body: dict[str, Any], now: float) -> None:
+        for inst in body.get("SubscriptionInstances") or []:
+            if inst.get("ErrorCause"):
+                node.state, node.cause = "failed", str(inst["ErrorCause"])
+                node.next_at = now + self._backoff(node.attempts)
+            elif inst.get("E2EventInstanceId"):
+                node.state, node.cause = "active", ""
+                node.e2_instance_id, node.attempts = int(inst["E2EventInstanceId"]), 0
 
     def matches(self, meid: str | None, ind: e2ap.Indication) -> bool:
         """Whether an indication belongs to a live subscription: its node's, with the

@@ -122,3 +122,36 @@ def test_the_core_serves_only_indications_of_a_live_subscription(make_core, node
     core.handle(MType.RIC_INDICATION, stale, "gnb-1")
     core.flush()
     assert core.counters["served"] == 8 and core.counters["dropped_no-subscription"] == 1
+
+
+class _NotifiesFirst:
+    """A submgr client whose notification reaches the xApp before the POST's answer (as
+    submgr may do under load): the SubscriptionId is not known yet when it arrives."""
+
+    def __init__(self, subs_ref, cause=""):
+        self.subs, self.cause, self.deleted = subs_ref, cause, []
+
+    def subscribe(self, params):
+        sid = f"sub-{params['Meid']}"
+        inst = {"ErrorCause": self.cause} if self.cause else {"E2EventInstanceId": 77}
+        body = {"SubscriptionId": sid, "SubscriptionInstances": [inst]}
+        assert self.subs[0].notification(body, time.monotonic()) is False  # not ours yet
+        return 201, {"SubscriptionId": sid}
+
+    def unsubscribe(self, subscription_id):
+        self.deleted.append(subscription_id)
+        return 204
+
+
+@pytest.mark.parametrize(("cause", "state"), [("", "active"), ("E2 node refused", "failed")])
+def test_a_notification_before_the_posts_answer_is_applied_when_the_id_arrives(cause, state):
+    settings = SubscriptionSettings(e2_nodes=("gnb-1",), mode="submgr", answer_timeout_s=60.0)
+    ref = []
+    subs = SubmgrSubscriptions(settings, _NotifiesFirst(ref, cause), ("127.0.0.1", 8088, 4560))
+    ref.append(subs)
+    subs.due(time.monotonic())
+    assert subs.states() == {"gnb-1": state}  # at once, not after the answer timeout
+    assert subs.matches("gnb-1", _ind(77)) is (state == "active")
+    for i in range(100):  # unknown ids beyond the few kept are forgotten, newest kept
+        subs.notification({"SubscriptionId": f"stray-{i}"}, time.monotonic())
+    assert len(subs._early) <= 64 and "stray-99" in subs._early
