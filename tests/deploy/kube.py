@@ -27,6 +27,14 @@ from referencing import Registry, Resource
 ROOT = Path(__file__).resolve().parents[2]
 HELM = ROOT / "helm"
 KUBE_VERSION = "1.30.0"  # the oldest Kubernetes the charts support (Chart.yaml kubeVersion)
+# The pod security context both charts give their pods (the images' user, 10001).
+HARDENED_POD = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "fsGroup": 10001,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 CHECKOV = Path(os.environ.get("CHECKOV", ROOT / ".venv-checkov" / "bin" / "checkov"))
 
 

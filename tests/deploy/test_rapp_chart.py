@@ -441,13 +441,7 @@ def test_pod_hardening(rendered: dict[str, list[dict[str, Any]]]) -> None:
     for case, docs in rendered.items():
         pod = one(docs, "Deployment")["spec"]["template"]["spec"]
         c = container(docs)
-        assert pod["securityContext"] == {
-            "runAsNonRoot": True,
-            "runAsUser": 10001,
-            "runAsGroup": 10001,
-            "fsGroup": 10001,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        }, case
+        assert pod["securityContext"] == kube.HARDENED_POD, case
         sc = c["securityContext"]
         assert sc["readOnlyRootFilesystem"] and not sc["allowPrivilegeEscalation"], case
         assert sc["capabilities"] == {"drop": ["ALL"]} and sc["runAsNonRoot"], case

@@ -721,13 +721,7 @@ def test_platform_services_follow_its_namespace(defaults, tmp_path):
 def test_pod_runs_hardened(defaults):
     spec = one(defaults, "Deployment")["spec"]["template"]["spec"]
     assert spec["automountServiceAccountToken"] is False
-    assert spec["securityContext"] == {
-        "runAsNonRoot": True,
-        "runAsUser": 10001,
-        "runAsGroup": 10001,
-        "fsGroup": 10001,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    assert spec["securityContext"] == kube.HARDENED_POD
     sc = container(defaults)["securityContext"]
     assert sc["readOnlyRootFilesystem"] is True
     assert sc["allowPrivilegeEscalation"] is False
