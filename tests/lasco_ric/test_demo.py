@@ -11,12 +11,15 @@ from lasco_ric.demo import run_demo
 from lasco_ric.demo_world import DemoPlan
 from model_store import ModelStore, TrustedKeys
 
+# The shipped LAM already reaches about -13.5 dB in region 102: a plug-in needs some 800 fresh
+# samples and 30 epochs to beat it on the held-out split (by 0.3-0.5 dB in trials), so that
+# is the smallest plan whose adaptation is reliably accepted.
 PLAN = DemoPlan(
     scenario={
         "period_ms": 10,
         "ues_per_report": 32,
         "label_fraction": 0.25,
-        "samples_per_environment": 120,
+        "samples_per_environment": 400,
         "nodes": [
             {"id": "gnb-1", "cells": [{"id": "cell-1", "environment": "11"}]},
             {"id": "gnb-2", "cells": [{"id": "cell-2", "environment": "12"}]},
@@ -26,8 +29,8 @@ PLAN = DemoPlan(
     warmup_s=8.0,
     settle_s=3.0,
     max_wait_s=120.0,
-    min_fresh_samples=400,
-    adapt=AdaptConfig(max_epochs=8, patience=8),
+    min_fresh_samples=800,
+    adapt=AdaptConfig(max_epochs=30, patience=30),
     gate_margin_db=0.0,
 )
 
