@@ -3,6 +3,8 @@
 - ``lint`` and ``render``: Helm's own Go SDK in process (helm-python-sdk), the same code
   as ``helm lint`` and ``helm template``; a values file that breaks ``values.schema.json``
   is refused by ``render`` as ``helm install`` refuses it.
+- ``kinds``, ``one`` and ``container``: a render's manifests by ``Kind/name``, the one
+  manifest of a kind (and name), and the Deployment's one container.
 - ``k8s_errors``: every schema error of a manifest against the Kubernetes API's OpenAPI
   schemas in strict mode (kubernetes-validate's bundled schemas, no network).
 - ``checkov``: the checkov command line from its own venv (it pins packages that clash
@@ -84,6 +86,19 @@ def render(
 def kinds(docs: list[dict]) -> dict[str, dict]:
     """``Kind/name`` -> manifest."""
     return {f"{d['kind']}/{d['metadata']['name']}": d for d in docs}
+
+
+def one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    """The one manifest of ``kind`` among ``docs`` (named ``name``, when given)."""
+    found = [d for d in docs if d["kind"] == kind and name in (None, d["metadata"]["name"])]
+    assert len(found) == 1, f"{len(found)} {kind} named {name}: {[d['metadata'] for d in found]}"
+    return found[0]
+
+
+def container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Deployment's one container."""
+    (c,) = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    return c
 
 
 def k8s_errors(doc: dict, version: str = KUBE_VERSION) -> list[str] | None:
