@@ -11,9 +11,9 @@ adapts environments whose fresh samples suffice, and deploys accepted proxies by
 Triggers: drift of a cell (either direction; the cell gets an environment of its own, adapted
 on its samples since the change), a new environment (a cell no policy maps, with enough
 labelled samples), and an operator's request. Every step is an event (``RappEvent``: trigger,
-adaptation, gate, publish, a1) written to the event log. A failing part (InfluxDB, the data
-store, an adaptation, A1) ends in an event and a counter; the running SAM stays and the loop
-goes on.
+adaptation, gate, publish, a1; built by :mod:`rapp.loop_events`) written to the event log. A
+failing part (InfluxDB, the data store, an adaptation, A1) ends in an event and a counter; the
+running SAM stays and the loop goes on.
 """
 
 from __future__ import annotations
@@ -33,6 +33,15 @@ from datastore import LabelledSamples
 from rapp.a1_base import A1Client, A1Result
 from rapp.drift import DriftEvent, DriftWatch
 from rapp.environments import Environment, EnvironmentTable, ProxyVersion, data_key, policy_id
+from rapp.loop_events import (
+    a1_event,
+    adaptation_events,
+    drift_trigger,
+    history_entry,
+    publish_event,
+    too_few_samples,
+    trigger_event,
+)
 from rapp.loop_types import Adapter, ControllerSettings, Pending, SampleSource
 from rapp.telemetry import EventLog, RappEvent, TelemetrySource, TelemetryUnavailable
 from schemas import Mode
@@ -134,20 +143,7 @@ class RappController:
             old.active.running() if old and old.active else None,
             old.environment_id if old else None,
         )
-        return [
-            RappEvent(
-                "trigger",
-                env_id,
-                {
-                    "trigger": "drift",
-                    "cell": change.cell,
-                    "direction": change.direction,
-                    "series": change.series,
-                    "level_before": change.before,
-                    "level_after": change.after,
-                },
-            )
-        ]
+        return [drift_trigger(env_id, change)]
 
     def _discover(self) -> list[RappEvent]:
         need = self.settings.new_environment_samples
@@ -169,7 +165,7 @@ class RappController:
                 self.pending[env_id] = Pending(
                     env_id, (cell,), (data_key(cell, None),), 0, "new", self.clock()
                 )
-                out.append(RappEvent("trigger", env_id, {"trigger": "new", "cell": cell}))
+                out.append(trigger_event(env_id, "new", cell=cell))
         return out
 
     def _samples(self, p: Pending) -> LabelledSamples | None:
@@ -209,13 +205,7 @@ class RappController:
                 if (self.clock() - p.created_ns) / 1e9 > self.settings.pending_timeout_s:
                     del self.pending[env_id]
                     self._record(p, None, {"reason": "too-few-samples", "samples": n})
-                    out.append(
-                        RappEvent(
-                            "adaptation",
-                            env_id,
-                            {"trigger": p.trigger, "samples": n, "reason": "too-few-samples"},
-                        )
-                    )
+                    out.append(too_few_samples(p, n))
                 continue
             del self.pending[env_id]
             out += self._adapt(p, samples)
@@ -231,28 +221,7 @@ class RappController:
             log.exception("adaptation of %s failed", p.environment)
             outcome = {"accepted": False, "reason": "error", "detail": str(exc)}
         seconds = time.perf_counter() - t0
-        out = [
-            RappEvent(
-                "adaptation",
-                p.environment,
-                {
-                    "trigger": p.trigger,
-                    "samples": len(samples),
-                    "seconds": seconds,
-                    "reason": str(outcome.get("reason")),
-                },
-            ),
-            RappEvent(
-                "gate",
-                p.environment,
-                {
-                    "accepted": bool(outcome.get("accepted")),
-                    "reason": str(outcome.get("reason")),
-                    "nmse_before_db": outcome.get("running_nmse_db", outcome.get("lam_nmse_db")),
-                    "nmse_after_db": outcome.get("candidate_nmse_db"),
-                },
-            ),
-        ]
+        out = adaptation_events(p, len(samples), seconds, outcome)
         for cell in p.cells:
             self.drift.reset(cell)  # a new baseline, whatever the outcome
         if not outcome.get("accepted"):
@@ -261,13 +230,7 @@ class RappController:
             return out
         self.counters["adapted"] += 1
         pub = outcome["published"]
-        out.append(
-            RappEvent(
-                "publish",
-                p.environment,
-                {"version": pub["version"], "name": pub["name"], "samples": len(samples)},
-            )
-        )
+        out.append(publish_event(p.environment, pub, len(samples)))
         version = ProxyVersion(
             pub["name"],
             int(pub["version"]),
@@ -286,7 +249,7 @@ class RappController:
             )
         )
         result = self._deploy(p.environment)
-        out.append(self._a1_event(p.environment, result))
+        out.append(a1_event(p.environment, result))
         if result.ok and p.origin_environment and p.origin_environment != p.environment:
             out += self._release_cells(p.origin_environment, p.cells)
         self._record(p, outcome, {"a1_status": result.status.value})
@@ -307,35 +270,13 @@ class RappController:
         rest = tuple(c for c in env.cells if c not in cells)
         if rest:
             self.table.update(environment, cells=rest)
-            return [self._a1_event(environment, self._deploy(environment))]
+            return [a1_event(environment, self._deploy(environment))]
         self.table.remove(environment)
-        return [self._a1_event(environment, self.a1.delete_policy(policy_id(environment)))]
-
-    def _a1_event(self, environment: str, result: A1Result) -> RappEvent:
-        return RappEvent(
-            "a1",
-            environment,
-            {
-                "a1_status": result.status.value,
-                "operation": result.operation,
-                "reason": result.reason or None,
-                "seconds": result.seconds,
-            },
-        )
+        return [a1_event(environment, self.a1.delete_policy(policy_id(environment)))]
 
     def _record(self, p: Pending, outcome: dict[str, Any] | None, extra: dict[str, Any]) -> None:
         """Keep an adaptation's outcome in ``history`` (the operator API lists it)."""
-        entry = {
-            "environment": p.environment,
-            "cells": list(p.cells),
-            "trigger": p.trigger,
-            "t_ns": self.clock(),
-            "accepted": bool(outcome and outcome.get("accepted")),
-            "reason": (outcome or {}).get("reason", extra.get("reason")),
-            "outcome": outcome,
-            **extra,
-        }
-        self.history.append(entry)
+        self.history.append(history_entry(p, outcome, extra, self.clock()))
 
     # -- the operator's requests ------------------------------------------------------------
     def request_adaptation(self, environment: str) -> Pending:
@@ -355,7 +296,7 @@ class RappController:
                 env.active.running() if env.active else None,
             )
             self.pending[environment] = p
-        self.events.emit(RappEvent("trigger", environment, {"trigger": "operator"}))
+        self.events.emit(trigger_event(environment, "operator"))
         return p
 
     def rollback(self, environment: str, reason: str = "rolled back by the operator") -> A1Result:
@@ -378,7 +319,7 @@ class RappController:
                 mode=versions[-1].mode if versions else Mode.LAM_ONLY,
             )
             result = self._deploy(environment)
-        self.events.emit(self._a1_event(environment, result))
+        self.events.emit(a1_event(environment, result))
         return result
 
     def set_cells(self, environment: str, cells: tuple[str, ...]) -> A1Result:
@@ -397,7 +338,7 @@ class RappController:
                     )
             self.table.update(environment, cells=tuple(cells))
             result = self._deploy(environment)
-        self.events.emit(self._a1_event(environment, result))
+        self.events.emit(a1_event(environment, result))
         return result
 
     def set_mode(self, environment: str, mode: Mode) -> A1Result:
@@ -408,5 +349,5 @@ class RappController:
                 raise ValueError(f"{environment!r} has no proxy to serve in mode {mode}")
             self.table.update(environment, mode=mode)
             result = self._deploy(environment)
-        self.events.emit(self._a1_event(environment, result))
+        self.events.emit(a1_event(environment, result))
         return result

@@ -13,7 +13,8 @@ store's) come from Secrets named in :attr:`JobSettings.env_from_secrets`, as the
 ``envFrom``: the manifest names the Secrets, never their contents.
 
 This module builds plain dicts (what ``kubectl apply`` would read); it needs no Kubernetes
-client, so the rApp can render and test manifests without a cluster.
+client, so the rApp can render and test manifests without a cluster. What Kubernetes accepts in
+them (names, labels, quantities, node selectors, tolerations) is checked by :mod:`rapp.job_checks`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lasco.errors import ConfigError
+from rapp.job_checks import (
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
+    LABEL_VALUE,
+    QUANTITY,
+    check_node_selector,
+    check_secret_names,
+    check_tolerations,
+)
 
 __all__ = [
     "APP_LABEL",
@@ -57,17 +67,8 @@ KEY_FILE = f"{KEY_DIR}/signing.key"
 OUTCOME_KEY = "outcome.json"
 """The key of the outcome ConfigMap holding the outcome's JSON."""
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
-_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
-_LABEL_KEY = re.compile(
-    r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
-)
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 """The container image pull policies Kubernetes knows."""
-_TOLERATION_FIELDS = ("key", "operator", "value", "effect", "tolerationSeconds")
-_TAINT_EFFECTS = ("", "NoSchedule", "PreferNoSchedule", "NoExecute")
 
 
 def _digest(*parts: str) -> str:
@@ -79,7 +80,7 @@ def job_name(environment: str, run_id: str) -> str:
     characters of ``[a-z0-9-]``). When the ids have to be changed (case, other characters,
     length), 8 hex digits of their sha256 keep two runs that read alike apart."""
     raw = f"adapt-{environment}-{run_id}"
-    if _DNS_LABEL.match(raw):
+    if DNS_LABEL.match(raw):
         return raw
     clean = re.sub(r"[^a-z0-9]+", "-", raw.lower()).strip("-")
     return f"{clean[:54].rstrip('-')}-{_digest(environment, run_id)}"
@@ -93,7 +94,7 @@ def outcome_configmap_name(job: str) -> str:
 def label_value(text: str) -> str:
     """``text`` as a label value (at most 63 of ``[A-Za-z0-9_.-]``, alphanumeric at both
     ends); changed values end in 8 hex digits of the original's sha256."""
-    if _LABEL_VALUE.match(text):
+    if LABEL_VALUE.match(text):
         return text
     clean = re.sub(r"[^A-Za-z0-9_.-]+", "-", text)[:54].strip("-_.")
     return f"{clean}-{_digest(text)}" if clean else _digest(text)
@@ -200,15 +201,15 @@ class JobSettings:
         for name in ("image", "data_store_uri", "model_store_uri", "signing_key_secret"):
             if not getattr(self, name):
                 raise ConfigError(f"{name} must not be empty")
-        if not _DNS_LABEL.match(self.namespace):
+        if not DNS_LABEL.match(self.namespace):
             raise ConfigError(f"namespace {self.namespace!r} is not a DNS-1123 label")
         for name in ("service_account", "signing_key_secret"):
-            if not _DNS_SUBDOMAIN.match(getattr(self, name)):
+            if not DNS_SUBDOMAIN.match(getattr(self, name)):
                 raise ConfigError(f"{name} {getattr(self, name)!r} is not a DNS-1123 name")
         quantities = ("cpu_request", "cpu_limit", "memory_request", "memory_limit")
         for name in (*quantities, "tmp_size_limit"):
             value = getattr(self, name)
-            if value is not None and not _QUANTITY.match(value):
+            if value is not None and not QUANTITY.match(value):
                 raise ConfigError(f"{name} {value!r} is not a Kubernetes quantity")
         for name in ("gpus", "ttl_seconds_after_finished", "backoff_limit", "run_as_user"):
             if getattr(self, name) < 0:
@@ -218,7 +219,7 @@ class JobSettings:
         if self.active_deadline_seconds < 1:
             raise ConfigError("active_deadline_seconds must be at least 1")
         for key, value in self.labels.items():
-            if not _LABEL_VALUE.match(value):
+            if not LABEL_VALUE.match(value):
                 raise ConfigError(f"label {key}={value!r} is not a valid label value")
         for key in self.trusted_keys:
             if not re.fullmatch(r"[0-9a-fA-F]{64}", key):
@@ -228,51 +229,9 @@ class JobSettings:
                 f"image_pull_policy {self.image_pull_policy!r} is not one of "
                 f"{', '.join(PULL_POLICIES)}"
             )
-        for key, value in self.gpu_node_selector.items():
-            if not (_LABEL_KEY.match(key) and isinstance(value, str) and _LABEL_VALUE.match(value)):
-                raise ConfigError(f"gpu_node_selector {key}={value!r} is not a node label")
-        for n, toleration in enumerate(self.gpu_tolerations):
-            problem = _toleration_problem(toleration)
-            if problem:
-                shown = dict(toleration) if isinstance(toleration, Mapping) else toleration
-                raise ConfigError(f"gpu_tolerations[{n}] {shown!r}: {problem}")
-        for name in self.env_from_secrets:
-            if not _DNS_SUBDOMAIN.match(name):
-                raise ConfigError(f"env_from_secrets: {name!r} is not a Secret's name")
-        if len(set(self.env_from_secrets)) != len(self.env_from_secrets):
-            raise ConfigError(f"env_from_secrets names a Secret twice: {self.env_from_secrets}")
-
-
-def _toleration_problem(t: Any) -> str | None:
-    """What Kubernetes would refuse in the toleration ``t`` (a mapping), None if nothing."""
-    if not isinstance(t, Mapping):
-        return "is not an object"
-    unknown = sorted(set(t) - set(_TOLERATION_FIELDS))
-    if unknown:
-        return f"unknown field(s) {unknown}; a toleration has {', '.join(_TOLERATION_FIELDS)}"
-    key, operator = t.get("key", ""), t.get("operator", "Equal")
-    value, effect = t.get("value", ""), t.get("effect", "")
-    if not all(isinstance(v, str) for v in (key, operator, value, effect)):
-        return "key, operator, value and effect are strings"
-    if key and not _LABEL_KEY.match(key):
-        return f"key {key!r} is not a label key"
-    if operator not in ("Exists", "Equal"):
-        return f"operator {operator!r} is not Exists or Equal"
-    if not key and operator != "Exists":
-        return "an empty key needs operator Exists"
-    if operator == "Exists" and value:
-        return "operator Exists takes no value"
-    if not _LABEL_VALUE.match(value):
-        return f"value {value!r} is not a label value"
-    if effect not in _TAINT_EFFECTS:
-        return f"effect {effect!r} is not one of NoSchedule, PreferNoSchedule, NoExecute or ''"
-    if "tolerationSeconds" in t:
-        seconds = t["tolerationSeconds"]
-        if not isinstance(seconds, int) or isinstance(seconds, bool):
-            return f"tolerationSeconds {seconds!r} is not an integer"
-        if effect != "NoExecute":
-            return "tolerationSeconds needs effect NoExecute"
-    return None
+        check_node_selector("gpu_node_selector", self.gpu_node_selector)
+        check_tolerations("gpu_tolerations", self.gpu_tolerations)
+        check_secret_names("env_from_secrets", self.env_from_secrets)
 
 
 def _as_dict(value: Any) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from model_store import DEFAULT_STORE, DEFAULT_TRUSTED_KEYS, ModelStore, Trusted
 from serving import LascoRuntime
 from xapp.core import CsiXapp
 from xapp.outputs import Sdl
-from xapp.settings import Settings, TelemetrySettings
+from xapp.settings import Settings
+from xapp.settings_stores import TelemetrySettings
 from xapp.telemetry import InfluxSink, LineProtocolFile, Telemetry
 
 __all__ = ["build_core", "build_telemetry", "load_controls"]

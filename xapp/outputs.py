@@ -30,7 +30,7 @@ import msgpack
 import numpy as np
 
 from datastore import DataWriter, LabelledSamples
-from xapp.settings import DataSettings
+from xapp.settings_stores import DataSettings
 
 __all__ = ["DatasetSink", "InMemorySdl", "Sdl", "decode_csi_entry", "encode_csi_entry"]
 

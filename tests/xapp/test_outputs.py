@@ -8,7 +8,7 @@ import pytest
 from datastore import DataReader
 from xapp.counters import Counters
 from xapp.outputs import DatasetSink, InMemorySdl, decode_csi_entry, encode_csi_entry
-from xapp.settings import DataSettings
+from xapp.settings_stores import DataSettings
 
 
 def test_a_csi_entry_round_trips_as_float16():
