@@ -93,7 +93,8 @@ def cmd_xapp(args: argparse.Namespace) -> int:
 def cmd_pretrain(args: argparse.Namespace) -> int:
     import torch
 
-    from benchmarks.pretrain import accuracy_data, format_bench, run_pretrain_bench, write_bench
+    from benchmarks.pretrain import accuracy_data, run_pretrain_bench
+    from benchmarks.pretrain_report import format_bench, write_bench
     from lasco.channels import parse_region_list
     from lasco.models import get_preset
 

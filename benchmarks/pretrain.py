@@ -1,7 +1,7 @@
 """``python -m benchmarks pretrain``: is bfloat16 autocast and/or ``torch.compile`` faster for
 pre-training on this CPU, and at what cost in accuracy?
 
-Throughput: for every preset, four variants of the training step ``lasco.train.pretrain``
+Throughput: for every preset, four variants of the training step ``lasco.pretrain.pretrain``
 runs (forward under ``torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)``, the
 output cast to fp32, MSE loss, AdamW step, schedule step, the running training NMSE):
 eager fp32, eager bf16, compiled fp32 and compiled bf16, each on its own copy of the same
@@ -13,18 +13,20 @@ is the median over rounds, and its ratio to eager fp32 of the same preset is the
 read. Machines are noisy: the ratios inside one run hold, the absolute rates much less.
 
 Accuracy at equal steps: for every preset, the same initial weights trained by
-``lasco.train.pretrain`` itself for the same number of steps over the same batches, once in
+``lasco.pretrain.pretrain`` itself for the same number of steps over the same batches, once in
 fp32 and once in bf16 (both compiled, or both eager: whichever bf16 variant was faster),
 then the test NMSE in dB, computed in fp32 on held-out data. The data are cached channels
 of source regions when the channel cache already holds them (nothing is generated), else a
 synthetic multipath task of the same shape; both go through the UE projection's round trip
 as in pre-training.
+
+This module measures and returns the result as a dict; its tables, JSON and plot are
+benchmarks.pretrain_report.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import platform
@@ -33,7 +35,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,19 +45,18 @@ from lasco.codec import Projection
 from lasco.errors import DataError
 from lasco.losses import nmse_db, nmse_per_sample
 from lasco.models import build_model, count_params
+from lasco.pretrain import PretrainConfig, pretrain
 from lasco.progress import is_terminal, progress
 from lasco.provenance import git_commit
-from lasco.train import PretrainConfig, predict, pretrain
+from lasco.train import predict
 
 __all__ = [
     "VARIANTS",
     "AccuracyData",
     "accuracy_data",
-    "format_bench",
     "machine_info",
     "run_pretrain_bench",
     "synthetic_channels",
-    "write_bench",
 ]
 
 VARIANTS: dict[str, dict[str, bool]] = {
@@ -119,7 +119,7 @@ def _loadavg() -> list[float] | None:
 
 class _Step:
     """One variant's training step on its own model copy and optimiser: the body of
-    ``lasco.train.pretrain``'s inner loop (less the batch gather, equal for all variants)."""
+    ``lasco.pretrain.pretrain``'s inner loop (less the batch gather, equal for all variants)."""
 
     def __init__(self, model: torch.nn.Module, compiled: bool, bf16: bool) -> None:
         cfg = PretrainConfig()
@@ -389,93 +389,3 @@ def run_pretrain_bench(
         "throughput": throughput,
         "accuracy": accuracy,
     }
-
-
-def _table(rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-
-
-def format_bench(result: dict[str, Any]) -> str:
-    """The machine, a throughput table and an accuracy table, as text."""
-    m = result["machine"]
-    flags = ", ".join(f for f, on in m["cpu_flags"].items() if on) or "none of note"
-    lines = [
-        f"{m['cpu_model']}, {m['cpus']} cores, torch {m['torch']} on {m['torch_threads']} "
-        f"threads; {flags}; load {m['loadavg_start']} -> {m['loadavg_end']}",
-        "",
-    ]
-    rows = [("preset", "variant", "samples/s", "x eager fp32", "compile s")]
-    for r in result["throughput"]:
-        rows.append(
-            (
-                r["preset"],
-                r["variant"],
-                f"{r['samples_per_s']:.1f}",
-                f"{r['x_eager_fp32']:.2f}",
-                f"{r['compile_s']:.1f}" if r["compile_s"] is not None else "-",
-            )
-        )
-    lines += _table(rows)
-    d = result["data"]
-    lines += ["", f"test NMSE at equal steps ({d['kind']}, {d['n_test']} test samples):"]
-    rows = [("preset", "mode", "steps", "fp32 dB", "bf16 dB", "bf16-fp32 dB")]
-    for a in result["accuracy"]:
-        rows.append(
-            (
-                a["preset"],
-                "compiled" if a["compiled"] else "eager",
-                str(a["steps"]),
-                f"{a['fp32_nmse_db']:.2f}",
-                f"{a['bf16_nmse_db']:.2f}",
-                f"{a['bf16_minus_fp32_db']:+.2f}",
-            )
-        )
-    lines += _table(rows)
-    return "\n".join(lines)
-
-
-def write_bench(result: dict[str, Any], path: str | Path) -> list[Path]:
-    """The JSON and, beside it, a PNG: samples/s relative to eager fp32 per preset and
-    variant, and the test NMSE of fp32 and bf16 per preset."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1) + "\n")
-    presets = result["settings"]["presets"]
-    variants = result["settings"]["variants"]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
-    width = 0.8 / len(variants)
-    for i, v in enumerate(variants):
-        ratio = {r["preset"]: r["x_eager_fp32"] for r in result["throughput"] if r["variant"] == v}
-        a1.bar(
-            [p + i * width for p in range(len(presets))],
-            [ratio[p] for p in presets],
-            width,
-            label=v,
-        )
-    a1.axhline(1.0, color="k", lw=0.8)
-    a1.set_xticks([p + width * (len(variants) - 1) / 2 for p in range(len(presets))], presets)
-    a1.set(ylabel="training samples/s / eager fp32", title="throughput (median of rounds)")
-    acc = {a["preset"]: a for a in result["accuracy"]}
-    for i, name in enumerate(("fp32", "bf16")):
-        a2.bar(
-            [p + i * 0.4 for p in range(len(presets))],
-            [acc[p][f"{name}_nmse_db"] for p in presets],
-            0.4,
-            label=name,
-        )
-    a2.set_xticks([p + 0.2 for p in range(len(presets))], presets)
-    a2.set(ylabel="test NMSE (dB)", title=f"at equal steps ({result['data']['kind']})")
-    for a in (a1, a2):
-        a.grid(alpha=0.3, axis="y")
-        a.legend()
-    fig.suptitle(f"pre-training on {result['machine']['cpu_model']}")
-    png = path.with_suffix(".png")
-    fig.savefig(png, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return [path, png]

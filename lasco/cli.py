@@ -68,14 +68,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
     from lasco import metrics
     from lasco.models import build_model, count_params
-    from lasco.train import (
-        PretrainConfig,
-        default_device,
-        load_checkpoint,
-        predict,
-        pretrain,
-        save_checkpoint,
-    )
+    from lasco.pretrain import PretrainConfig, pretrain
+    from lasco.train import default_device, load_checkpoint, predict, save_checkpoint
 
     cat = _catalogue(args)
     regions = parse_region_list(args.regions) if args.regions else cat.ids("source")

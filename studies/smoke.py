@@ -24,16 +24,9 @@ from lasco.codec import Projection, parse_ratio
 from lasco.collab import METHODS, ELasco, build_method, taps_for
 from lasco.errors import CatalogueError, ConfigError
 from lasco.models import build_model, count_params, get_preset
+from lasco.pretrain import PretrainConfig, pretrain
 from lasco.progress import progress as progress_bar
-from lasco.train import (
-    AdaptConfig,
-    PretrainConfig,
-    SplitTensors,
-    adapt,
-    evaluate,
-    predict,
-    pretrain,
-)
+from lasco.train import AdaptConfig, SplitTensors, adapt, evaluate, predict
 
 __all__ = ["EXPERIMENT_PRESETS", "ExperimentPreset", "format_table", "run_experiment"]
 

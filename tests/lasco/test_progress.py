@@ -9,8 +9,9 @@ import torch
 
 from lasco.collab import build_method
 from lasco.models import build_model
+from lasco.pretrain import PretrainConfig, pretrain
 from lasco.progress import is_terminal, progress
-from lasco.train import AdaptConfig, PretrainConfig, SplitTensors, adapt, pretrain
+from lasco.train import AdaptConfig, SplitTensors, adapt
 
 
 class FakeTty(io.StringIO):

@@ -5,16 +5,14 @@ import torch
 from lasco.collab import build_method, side_taps
 from lasco.errors import ConfigError, DataError, ShapeError
 from lasco.models import build_model
+from lasco.pretrain import PretrainConfig, _lr_lambda, pretrain
 from lasco.train import (
     AdaptConfig,
-    PretrainConfig,
     SplitTensors,
-    _lr_lambda,
     adapt,
     evaluate,
     load_checkpoint,
     predict,
-    pretrain,
     save_checkpoint,
 )
 
