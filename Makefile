@@ -101,3 +101,39 @@ STUDY_WORKERS ?= 2
 study: $(STAMP)
 	$(BIN)/lasco data generate --regions 101-110 --samples 5000
 	$(BIN)/python -m studies experiment --preset $(STUDY) --resume --workers $(STUDY_WORKERS)
+
+# The plug-in's capacity sweep: a reference SAM of preset CAPACITY_SAM (sam-s 0.27x, sam-l 3.8x
+# the shipped one's parameters) pre-trained on the shipped reference's two schedules, published
+# beside the shipped LAM to a study store signed by a throwaway key (.cache/capacity/), then the
+# capacity preset on it: reports/capacity-CAPACITY_SAM.* (CAPACITY_SAM=sam: the shipped
+# reference, no pre-training). Hours on a CPU (sam-l the most); every stage resumes.
+CAPACITY_SAM ?= sam-s
+CAPACITY_DIR := .cache/capacity/$(CAPACITY_SAM)
+CAPACITY_CKPT := .cache/pretrain/capacity-$(CAPACITY_SAM)
+SHIPPED_LAM = $(DEFAULT_STORE)/lam/$(shell ls $(DEFAULT_STORE)/lam | sort -n | tail -1)
+.PHONY: capacity
+capacity: $(STAMP)
+	$(BIN)/lasco data generate --regions 101-110 --samples 5000
+ifeq ($(CAPACITY_SAM),sam)
+	$(BIN)/python -m studies experiment --preset capacity --resume --workers $(STUDY_WORKERS) \
+		--json reports/capacity-sam.json
+else
+	$(BIN)/lasco data generate --regions 1-100 --samples 1000
+	$(PRETRAIN) --preset $(CAPACITY_SAM) --kind sam_ref --epochs $(PRETRAIN_EPOCHS) \
+		--out $(CAPACITY_CKPT)-1.pt
+	$(PRETRAIN) --preset $(CAPACITY_SAM) --kind sam_ref --epochs $(SAM_EPOCHS_2) --lr 5e-4 \
+		--patience 10 --init $(CAPACITY_CKPT)-1.pt --out $(CAPACITY_CKPT).pt
+	test -d $(CAPACITY_DIR)/store || { \
+		rm -rf $(CAPACITY_DIR) && mkdir -p $(CAPACITY_DIR) && \
+		$(BIN)/model-store keygen $(CAPACITY_DIR)/key && \
+		$(BIN)/lasco export --checkpoint $(CAPACITY_CKPT).pt --name sam_ref \
+			--out $(CAPACITY_DIR)/sam_ref --lam-artifact $(SHIPPED_LAM) && \
+		$(BIN)/model-store --store $(CAPACITY_DIR)/new --trusted $(CAPACITY_DIR)/key.pub \
+			publish $(SHIPPED_LAM) --key $(CAPACITY_DIR)/key.key && \
+		$(BIN)/model-store --store $(CAPACITY_DIR)/new --trusted $(CAPACITY_DIR)/key.pub \
+			publish $(CAPACITY_DIR)/sam_ref --key $(CAPACITY_DIR)/key.key && \
+		mv $(CAPACITY_DIR)/new $(CAPACITY_DIR)/store; }
+	$(BIN)/python -m studies experiment --preset capacity --resume --workers $(STUDY_WORKERS) \
+		--store $(CAPACITY_DIR)/store --trusted $(CAPACITY_DIR)/key.pub \
+		--json reports/capacity-$(CAPACITY_SAM).json
+endif
