@@ -20,6 +20,9 @@ adaptation costs what a SAM costs. Methods that train the LAM itself
     side          H_hat = f_base + r(x, h),  r as above, also embedding a learned mix of
                   the LAM's hidden states h after blocks side_taps(n_layers): a side
                   network (grey box: the LAM exports h in the same pass, no weights)
+    readout       H_hat = f_base + g(h),  g: a per-token MLP (the reference SAM's d_ff wide,
+                  zero head) on the same mix of hidden states; no trunk, no H_in: how much
+                  the frozen LAM's features alone can correct
     baseline-a    H_hat = f_lam(x) + s(x),  s: fresh SAM with zero head; both trained
     lam-finetune  H_hat = f_lam(x),  all LAM parameters trained
     lora          H_hat = f_lam(x) with LoRA (PEFT) on every block linear, rank sized
@@ -36,7 +39,14 @@ import torch
 from torch import nn
 
 from lasco.errors import ConfigError
-from lasco.models import TOKEN_DIM, CsiRefiner, build_model, count_params, to_tokens
+from lasco.models import (
+    TOKEN_DIM,
+    CsiRefiner,
+    build_model,
+    count_params,
+    from_tokens,
+    to_tokens,
+)
 
 __all__ = [
     "METHODS",
@@ -202,14 +212,54 @@ class SideNetwork(Collab):
         self.tap_proj = nn.Linear(lam.cfg.d_model, ref.cfg.d_model)
 
     def forward(self, x, base, ref, hidden=None):
-        if hidden is None or hidden.shape[1] != len(self.taps):
-            got = None if hidden is None else tuple(hidden.shape)
-            raise ConfigError(
-                f"the side network reads LAM hidden states of blocks {self.taps}, got {got}"
-            )
-        w = torch.softmax(self.tap_mix, 0).view(1, -1, 1, 1)
-        mixed = (self.tap_norm(hidden) * w).sum(1)
+        mixed = _mix_taps(self.taps, self.tap_norm, self.tap_mix, hidden, "the side network")
         return base + self.proxy(x, extra=self.tap_proj(mixed))
+
+
+class FeatureReadout(Collab):
+    """H_hat = f_base + g(h): a per-token MLP on the LAM's hidden states, nothing else.
+
+    ``h`` are the side network's (the outputs of the blocks ``side_taps``, normalised and
+    mixed with learned softmax weights); ``g`` is ``Linear(d, w) -> GELU -> Linear(w, 64)``
+    per antenna token, ``w`` the reference SAM's ``d_ff`` (so it follows the capacity
+    sweep), its last layer zero so the method starts as the LAM. Without a trunk, attention
+    or ``H_in`` it measures how much of the target's error the frozen LAM's features carry;
+    served like the side network, from the same extra outputs of the LAM's pass."""
+
+    needs_hidden = True
+
+    def __init__(self, lam: CsiRefiner, ref: CsiRefiner) -> None:
+        super().__init__()
+        self.taps = side_taps(lam.cfg.n_layers)
+        if not self.taps:
+            raise ConfigError("a feature readout needs a LAM with at least one block")
+        d, width = lam.cfg.d_model, ref.cfg.d_ff
+        self.tap_norm = nn.LayerNorm(d)
+        self.tap_mix = nn.Parameter(torch.zeros(len(self.taps)))
+        self.hidden_layer = nn.Linear(d, width)
+        self.head = nn.Linear(width, TOKEN_DIM)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x, base, ref, hidden=None):
+        mixed = _mix_taps(self.taps, self.tap_norm, self.tap_mix, hidden, "the feature readout")
+        return base + from_tokens(self.head(nn.functional.gelu(self.hidden_layer(mixed))))
+
+
+def _mix_taps(
+    taps: tuple[int, ...],
+    norm: nn.LayerNorm,
+    weights: nn.Parameter,
+    hidden: torch.Tensor | None,
+    who: str,
+) -> torch.Tensor:
+    """The hidden states ``[B, T, 32, d]`` of the blocks ``taps``, layer-normalised and
+    summed with softmax ``weights``: ``[B, 32, d]``."""
+    if hidden is None or hidden.shape[1] != len(taps):
+        got = None if hidden is None else tuple(hidden.shape)
+        raise ConfigError(f"{who} reads LAM hidden states of blocks {taps}, got {got}")
+    w = torch.softmax(weights, 0).view(1, -1, 1, 1)
+    return (norm(hidden) * w).sum(1)
 
 
 class BaselineA(Collab):
@@ -300,6 +350,7 @@ METHODS: dict[str, MethodInfo] = {
         MethodInfo("e-lasco", "E-LASCO", ELasco),
         MethodInfo("refiner", "output refiner (sees the LAM output)", OutputRefiner),
         MethodInfo("side", "side network (reads LAM hidden states)", SideNetwork),
+        MethodInfo("readout", "feature readout (MLP on LAM hidden states)", FeatureReadout),
     )
 }
 

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from lasco.collab import BaselineA, Collab, SamFinetune
-from lasco.models import CsiRefiner, forward_flops
+from lasco.collab import BaselineA, Collab, FeatureReadout, SamFinetune
+from lasco.models import N_TOKENS, CsiRefiner, forward_flops
 from lasco.train import FitResult
 
 __all__ = ["training_flops"]
@@ -23,6 +23,8 @@ def training_flops(
         fwd, once = f_lam, 0
     elif isinstance(method, SamFinetune):
         fwd, once = f_ref, 0
+    elif isinstance(method, FeatureReadout):  # a per-token MLP on the cached LAM states
+        fwd, once = 2 * N_TOKENS * method.trainable_params(), f_lam * (n + n_val)
     else:  # plug-ins: the proxy trains; LAM and reference outputs computed once
         fwd, once = f_ref, (f_lam + f_ref) * (n + n_val)
     per_sample, val = 3 * fwd, fwd

@@ -330,18 +330,20 @@ STUDIES: dict[str, StudyConfig] = {
         lam_version=2,
         ref_version=2,
     ),
-    # The comparison on fair budgets: every method (the plug-ins beyond the paper too),
+    # The comparison on fair budgets: the paper's methods and the refiner and side network,
     # 300 epochs / patience 30 / 5-epoch warm-up, the rate chosen on validation from a
     # common grid; the data-efficiency curve for the plug-ins and the LAM-side methods.
-    "comparison": StudyConfig(),
+    "comparison": StudyConfig(methods=(*_PAPER_METHODS, "refiner", "side")),
     # The plug-ins at the headline n only, for the capacity sweep: run once per reference
     # SAM size (``--store`` with that reference, ``--json`` per size).
+    # The feature readout (no trunk, no H_in) tells what the LAM's frozen features carry.
     "capacity": StudyConfig(
         ns=(1000,),
-        methods=("lam-only", "e-lasco", "refiner", "side"),
+        methods=("lam-only", "e-lasco", "refiner", "side", "readout"),
         curve_methods=None,
         seed_methods=(),
         extra_seeds=(),
+        roles=Roles(new_plugins=("refiner", "side", "readout")),
     ),
     # Targets a deployed LAM never saw: other TR 38.901 scenarios and CDL profiles.
     "scenarios": StudyConfig(
@@ -357,10 +359,20 @@ STUDIES: dict[str, StudyConfig] = {
             "cdl-d",
         ),
         ns=(1000, ALL),
-        methods=("lam-only", "sam-only", "e-lasco", "refiner", "side", "lora", "lam-finetune"),
+        methods=(
+            "lam-only",
+            "sam-only",
+            "e-lasco",
+            "refiner",
+            "side",
+            "readout",
+            "lora",
+            "lam-finetune",
+        ),
         curve_methods=None,
         tune_targets=("uma-los", "uma-nlos"),
         seed_methods=(),
         extra_seeds=(),
+        roles=Roles(new_plugins=("refiner", "side", "readout")),
     ),
 }

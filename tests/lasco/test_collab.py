@@ -141,7 +141,25 @@ def test_side_network_starts_at_the_lam_and_reads_hidden_states(pair):
         m(x, base, refo, hidden[:, :1])
 
 
-@pytest.mark.parametrize("key", ["refiner", "side"])
+def test_feature_readout_starts_at_the_lam_and_corrects_from_hidden_states_alone(pair):
+    lam, ref, x, base, refo = pair
+    hidden = _hidden(lam, x)
+    m = build_method("readout", lam, ref).eval()
+    assert m.needs_hidden and m.taps == side_taps(lam.cfg.n_layers)
+    with torch.no_grad():
+        assert torch.allclose(m(x, base, refo, hidden), base, atol=1e-6)
+        m.head.weight.normal_(std=0.1)
+        moved = m(x, base, refo, hidden)
+        assert not torch.allclose(moved, base, atol=1e-4)
+        # the correction reads the hidden states only: not H_in, not the reference
+        other = m(torch.randn_like(x), base, refo + 1.0, hidden)
+        assert torch.allclose(other, moved, atol=1e-6)
+        assert not torch.allclose(m(x, base, refo, hidden + torch.randn_like(hidden)), moved)
+    with pytest.raises(ConfigError, match="feature readout reads LAM hidden states"):
+        m(x, base, refo, hidden[:, :1])
+
+
+@pytest.mark.parametrize("key", ["refiner", "side", "readout"])
 def test_new_plugins_train_without_a_gradient_through_the_lam(pair, key):
     lam, ref, x, base, refo = pair
     m = build_method(key, lam, ref).train()
@@ -159,3 +177,7 @@ def test_new_plugin_parameter_counts(pair):
     taps = len(side_taps(lam.cfg.n_layers))
     expected = n_ref + 2 * d_lam + taps + d_lam * d + d
     assert build_method("side", lam, ref).trainable_params() == expected
+    # the readout: tap norm and mix, d_lam -> d_ff -> 64 per token (follows the SAM's width)
+    w = ref.cfg.d_ff
+    expected = 2 * d_lam + taps + d_lam * w + w + w * 64 + 64
+    assert build_method("readout", lam, ref).trainable_params() == expected

@@ -174,12 +174,13 @@ def _pair_and_target(taps=()):
     return lam, ref, tr, va
 
 
-def test_side_network_adapts_from_cached_hidden_states():
+@pytest.mark.parametrize("key", ["side", "readout"])
+def test_hidden_state_plugins_adapt_from_cached_hidden_states(key):
     lam0 = build_model("tiny")
     lam, ref, tr, va = _pair_and_target(taps=side_taps(lam0.cfg.n_layers))
     assert tr.hidden.shape == (256, 1, 32, lam.cfg.d_model)
     assert tr.subset(10).hidden.shape[0] == 10
-    method = build_method("side", lam, ref)
+    method = build_method(key, lam, ref)
     res = adapt(method, tr, va, AdaptConfig(max_epochs=15, patience=5), progress=False)
     assert res.best_nmse_db < res.val_nmse_db[0] - 1.0
     nmse, _ = evaluate(method, va)
