@@ -165,6 +165,7 @@ def summarise(
         "lam_params": lam_params,
         "sam_params": ref_params,
         "target_regions": list(cfg.targets),
+        "tuning_regions": list(cfg.tuning) if cfg.trials() else [],
         "catalogue": cfg.catalogue,
         "target_los": los,
         "n_all": n_all,

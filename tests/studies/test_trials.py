@@ -114,3 +114,12 @@ def test_a_worker_waits_for_the_trials_another_worker_runs(tiny, tmp_path):
     cells = json.loads(state_path.read_text())["cells"]
     assert cells[cell_key("side", 8, "102")]["lr"] == 1e-3  # its -9 dB trial wins
     assert len(cells) == len(study_plan(CFG))
+
+
+def test_the_report_names_the_regions_the_trials_ran_on(trials):
+    from studies.report import markdown
+
+    report, _, _ = trials
+    assert report["tuning_regions"] == ["101"]
+    meta = {"lam_preset": "tiny", "sam_preset": "tiny", "projection_id": "p", "ratio": "1/4"}
+    assert "trials at n = 8 on regions 101," in markdown(report, meta)
