@@ -106,17 +106,21 @@ study: $(STAMP)
 # the shipped one's parameters) pre-trained on the shipped reference's two schedules, published
 # beside the shipped LAM to a study store signed by a throwaway key (.cache/capacity/), then the
 # capacity preset on it: reports/capacity-CAPACITY_SAM.* (CAPACITY_SAM=sam: the shipped
-# reference, no pre-training). Hours on a CPU (sam-l the most); every stage resumes.
+# reference, no pre-training), and reports/capacity.* tables every size run so far (it needs
+# reports/comparison.json). Hours on a CPU (sam-l the most); every stage resumes.
 CAPACITY_SAM ?= sam-s
 CAPACITY_DIR := .cache/capacity/$(CAPACITY_SAM)
 CAPACITY_CKPT := .cache/pretrain/capacity-$(CAPACITY_SAM)
 SHIPPED_LAM = $(DEFAULT_STORE)/lam/$(shell ls $(DEFAULT_STORE)/lam | sort -n | tail -1)
 .PHONY: capacity
+# (listed when the line runs: the run before it writes one)
+CAPACITY_REPORTS = $$(ls reports/capacity-sam*.json | grep -v -e '\.state\.' -e '\.claims\.')
 capacity: $(STAMP)
 	$(BIN)/lasco data generate --regions 101-110 --samples 5000
 ifeq ($(CAPACITY_SAM),sam)
 	$(BIN)/python -m studies experiment --preset capacity --resume --workers $(STUDY_WORKERS) \
 		--json reports/capacity-sam.json
+	$(BIN)/python -m studies capacity-table $(CAPACITY_REPORTS)
 else
 	$(BIN)/lasco data generate --regions 1-100 --samples 1000
 	$(PRETRAIN) --preset $(CAPACITY_SAM) --kind sam_ref --epochs $(PRETRAIN_EPOCHS) \
@@ -136,4 +140,5 @@ else
 	$(BIN)/python -m studies experiment --preset capacity --resume --workers $(STUDY_WORKERS) \
 		--store $(CAPACITY_DIR)/store --trusted $(CAPACITY_DIR)/key.pub \
 		--json reports/capacity-$(CAPACITY_SAM).json
+	$(BIN)/python -m studies capacity-table $(CAPACITY_REPORTS)
 endif

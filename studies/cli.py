@@ -230,6 +230,14 @@ def cmd_pretrain_curves(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_capacity_table(args: argparse.Namespace) -> int:
+    from studies.capacity import write_capacity
+
+    for p in write_capacity(args.reports, args.comparison, args.json):
+        print(f"wrote {p}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m studies", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true")
@@ -292,6 +300,16 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("checkpoints", nargs="+", help="checkpoints written by lasco pretrain")
     pc.add_argument("--json", default="reports/pretrain_curves.json", help="output JSON")
     pc.set_defaults(func=cmd_pretrain_curves)
+    ct = sub.add_parser(
+        "capacity-table",
+        help="the capacity sweep's reports as one table of shares of fine-tuning's gain",
+    )
+    ct.add_argument("reports", nargs="+", help="capacity reports (--preset capacity --json)")
+    ct.add_argument(
+        "--comparison", default="reports/comparison.json", help="the comparison's report"
+    )
+    ct.add_argument("--json", default="reports/capacity.json", help="output JSON")
+    ct.set_defaults(func=cmd_capacity_table)
     return p
 
 

@@ -23,7 +23,7 @@ from studies.config import (
     study_plan,
 )
 
-__all__ = ["summarise"]
+__all__ = ["share_of_finetune", "summarise"]
 
 _MEANS = ("train_seconds", "epochs_to_95", "seconds_to_95", "epochs", "train_flops")
 
@@ -85,25 +85,39 @@ def _recovery(cfg: StudyConfig, methods: dict[str, Any], los: dict[str, bool]) -
         rows = {}
         for m, rec in methods.items():
             own = rec["by_n"].get(n, {}).get("nmse_db", {})
-            regions = [r for r in cfg.targets if r in own and r in ref and r in full]
-            if not regions or m == base:
-                continue
-            row: dict[str, Any] = {"regions": len(regions)}
-            for part, keep in (("all", None), ("los", True), ("nlos", False)):
-                rs = [r for r in regions if keep is None or los[r] is keep]
-                if not rs:
-                    continue
-                gain = float(np.mean([ref[r] - own[r] for r in rs]))
-                ft_gain = float(np.mean([ref[r] - full[r] for r in rs]))
-                row[part] = {
-                    "gain_db": round(gain, 4),
-                    "finetune_gain_db": round(ft_gain, 4),
-                    "fraction": round(gain / ft_gain, 4) if ft_gain > 0 else None,
-                }
-            rows[m] = row
+            if m != base and (row := share_of_finetune(own, ref, full, cfg.targets, los)):
+                rows[m] = row
         if rows:
             out[n] = rows
     return out
+
+
+def share_of_finetune(
+    own: dict[str, float],
+    lam: dict[str, float],
+    full: dict[str, float],
+    targets: list[str] | tuple[str, ...],
+    los: dict[str, bool],
+) -> dict[str, Any] | None:
+    """A method's mean gain (dB) over the LAM alone and the fraction of full fine-tuning's
+    gain it is, over all ``targets`` and LOS / NLOS apart, on the regions where all three
+    NMSE maps (region -> test NMSE dB) have a value; None when there is none."""
+    regions = [r for r in targets if r in own and r in lam and r in full]
+    if not regions:
+        return None
+    row: dict[str, Any] = {"regions": len(regions)}
+    for part, keep in (("all", None), ("los", True), ("nlos", False)):
+        rs = [r for r in regions if keep is None or los[r] is keep]
+        if not rs:
+            continue
+        gain = float(np.mean([lam[r] - own[r] for r in rs]))
+        ft_gain = float(np.mean([lam[r] - full[r] for r in rs]))
+        row[part] = {
+            "gain_db": round(gain, 4),
+            "finetune_gain_db": round(ft_gain, 4),
+            "fraction": round(gain / ft_gain, 4) if ft_gain > 0 else None,
+        }
+    return row
 
 
 def _seed_runs(cfg: StudyConfig, cells: dict[str, dict]) -> dict[str, Any]:

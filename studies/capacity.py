@@ -1,0 +1,173 @@
+"""The capacity sweep's table: each plug-in's gain over the LAM alone with a reference SAM of
+each size, as a share of LAM fine-tuning's gain, against its trainable parameters.
+
+Each capacity report (``--preset capacity --json reports/capacity-PRESET.json``) holds the
+LAM alone and the plug-ins adapted with one reference SAM size; full fine-tuning does not
+depend on the reference, so its per-region NMSE comes from the comparison's report (the same
+LAM, target regions, splits and headline n: a check refuses reports that differ). Writes
+JSON, Markdown and a PNG of the share against the trainable parameters.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lasco.errors import ConfigError
+from studies.summary import share_of_finetune
+
+__all__ = ["capacity_markdown", "capacity_summary", "write_capacity"]
+
+_SAME = ("target_regions", "headline_n", "n_all")
+
+
+def _check_pairs(report: dict[str, Any], comparison: dict[str, Any], name: str) -> None:
+    for key in _SAME:
+        if report.get(key) != comparison.get(key):
+            raise ConfigError(
+                f"{name}: {key} {report.get(key)!r} differs from the comparison's "
+                f"{comparison.get(key)!r}; its gains cannot be paired with that fine-tuning"
+            )
+    for key in ("lam_version", "projection_id"):
+        mine, theirs = report["meta"].get(key), comparison["meta"].get(key)
+        if mine != theirs:
+            raise ConfigError(f"{name}: {key} {mine!r} differs from the comparison's {theirs!r}")
+
+
+def capacity_summary(
+    reports: dict[str, dict[str, Any]], comparison: dict[str, Any]
+) -> dict[str, Any]:
+    """``reports``: capacity report JSONs by name (e.g. their file names); ``comparison``:
+    the comparison's report JSON. Returns one row per (method, reference size), ordered by
+    method then reference size, each with the gain, the share of fine-tuning's gain (all,
+    LOS, NLOS), the trainable parameters and the regions it covers."""
+    roles = comparison["roles"]
+    n = str(comparison["headline_n"])
+    full = comparison["methods"][roles["full_finetune"]]["by_n"].get(n, {}).get("nmse_db", {})
+    rows: list[dict[str, Any]] = []
+    for name, report in reports.items():
+        _check_pairs(report, comparison, name)
+        methods = report["methods"]
+        base = report["roles"]["base"]
+        lam = methods[base]["by_n"].get(n, {}).get("nmse_db", {})
+        for key, rec in methods.items():
+            own = rec["by_n"].get(n, {}).get("nmse_db", {})
+            if key == base or not rec.get("trainable_params"):
+                continue
+            share = share_of_finetune(
+                own, lam, full, report["target_regions"], report["target_los"]
+            )
+            if share is None:
+                continue
+            rows.append(
+                {
+                    "method": key,
+                    "label": rec["label"],
+                    "reference": report["meta"].get("sam_preset"),
+                    "reference_params": report["sam_params"],
+                    "trainable_params": rec["trainable_params"],
+                    "lam_params": report["lam_params"],
+                    "report": name,
+                    **share,
+                }
+            )
+    rows.sort(key=lambda r: (r["method"], r["reference_params"]))
+    return {
+        "n": comparison["headline_n"],
+        "regions": comparison["target_regions"],
+        "full_finetune": roles["full_finetune"],
+        "rows": rows,
+    }
+
+
+def _pct(part: dict[str, Any] | None) -> str:
+    if not part or part.get("fraction") is None:
+        return "-"
+    return f"{100 * part['fraction']:.0f} %"
+
+
+def capacity_markdown(summary: dict[str, Any], figure: str = "capacity.png") -> str:
+    """The table as Markdown, with how to read it (``figure``: the PNG beside it)."""
+    lines = [
+        "# Capacity sweep",
+        "",
+        f"Each plug-in adapted at n = {summary['n']:,} with a reference SAM of each size "
+        f"(`make capacity`); gain: mean test NMSE improvement over the LAM alone (dB) on the "
+        f"regions done; share: that gain over {summary['full_finetune']}'s on the same "
+        "regions (from the comparison), over all regions and LOS / NLOS apart. A share that "
+        "grows with the reference's size says the plug-in was short of capacity; a flat one "
+        "says it was short of input. The feature readout sees the LAM's hidden states only: "
+        "what it cannot reach, the frozen LAM's features do not carry.",
+        "",
+        "| method | reference | trainable (% LAM) | gain (dB) | share | LOS | NLOS | regions |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in summary["rows"]:
+        pct = 100 * r["trainable_params"] / r["lam_params"]
+        lines.append(
+            f"| {r['method']} | {r['reference']} ({r['reference_params']:,}) "
+            f"| {r['trainable_params']:,} ({pct:.1f} %) | {r['all']['gain_db']:+.2f} "
+            f"| {_pct(r.get('all'))} | {_pct(r.get('los'))} | {_pct(r.get('nlos'))} "
+            f"| {r['regions']}/{len(summary['regions'])} |"
+        )
+    if not summary["rows"]:
+        lines.append("| (no plug-in has finished a region yet) | | | | | | | |")
+    lines += ["", f"![share of fine-tuning's gain against trainable parameters]({figure})", ""]
+    return "\n".join(lines)
+
+
+def _plot(summary: dict[str, Any], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for method in dict.fromkeys(r["method"] for r in summary["rows"]):
+        rows = [r for r in summary["rows"] if r["method"] == method and r["all"]["fraction"]]
+        if rows:
+            x = [r["trainable_params"] for r in rows]
+            y = [100 * r["all"]["fraction"] for r in rows]
+            ax.plot(x, y, "o-", label=method)
+            for r, xi, yi in zip(rows, x, y, strict=True):
+                ax.annotate(
+                    r["reference"], (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points"
+                )
+    ax.axhline(50, ls=":", color="grey", lw=1)
+    ax.set(
+        xscale="log",
+        xlabel="trainable parameters",
+        ylabel=f"share of {summary['full_finetune']}'s gain (%)",
+        title=f"Plug-in capacity sweep, n = {summary['n']:,}",
+    )
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_capacity(
+    report_paths: list[str | Path], comparison_path: str | Path, out: str | Path
+) -> list[Path]:
+    """Read the capacity reports and the comparison's, write ``out`` (JSON) and the
+    Markdown and PNG beside it; returns the written paths."""
+    reports = {}
+    for p in map(Path, report_paths):
+        if not p.is_file():
+            raise ConfigError(f"{p}: no capacity report (run make capacity first)")
+        reports[p.name] = json.loads(p.read_text())
+    comparison = Path(comparison_path)
+    if not comparison.is_file():
+        raise ConfigError(f"{comparison}: no comparison report (make study writes it)")
+    summary = capacity_summary(reports, json.loads(comparison.read_text()))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=1) + "\n")
+    md = out.with_suffix(".md")
+    png = _plot(summary, out.with_suffix(".png"))
+    md.write_text(capacity_markdown(summary, png.name))
+    return [out, md, png]

@@ -1,0 +1,92 @@
+"""The capacity sweep's table: plug-in gains per reference size, paired with the comparison's
+full fine-tuning region by region, and refused when the reports do not pair."""
+
+import json
+
+import pytest
+
+from lasco.errors import ConfigError
+from studies.capacity import capacity_summary, write_capacity
+from studies.cli import main
+
+REGIONS = ["101", "102", "103", "104"]
+LOS = {"101": False, "102": True, "103": False, "104": True}
+META = {"lam_version": 3, "projection_id": "gauss-0-512"}
+
+
+def _report(methods, sam_preset="sam", sam_params=110_336, **extra):
+    roles = {"base": "lam-only", "full_finetune": "lam-finetune"}
+    return {
+        "target_regions": REGIONS,
+        "target_los": LOS,
+        "headline_n": 1000,
+        "n_all": 4000,
+        "lam_params": 800_000,
+        "sam_params": sam_params,
+        "roles": roles,
+        "meta": {**META, "sam_preset": sam_preset},
+        "methods": {
+            key: {"label": key, "trainable_params": params, "by_n": {"1000": {"nmse_db": nmse}}}
+            for key, (params, nmse) in methods.items()
+        },
+        **extra,
+    }
+
+
+LAM = {"101": -4.0, "102": -10.0, "103": -5.0, "104": -12.0}
+FINETUNED = {"101": -4.4, "102": -12.0, "103": -5.6, "104": -14.0}
+COMPARISON = _report({"lam-only": (0, LAM), "lam-finetune": (800_000, FINETUNED)})
+
+
+def test_gains_are_shares_of_the_comparisons_fine_tuning_per_reference_size():
+    small = _report(
+        {"lam-only": (0, LAM), "side": (30_000, {"101": -4.1, "102": -10.5, "103": -5.1})},
+        sam_preset="sam-s",
+        sam_params=30_000,
+    )
+    shifted = {r: v - 1.0 for r, v in LAM.items()}
+    big = _report(
+        {"lam-only": (0, LAM), "side": (400_000, shifted)}, sam_preset="sam-l", sam_params=400_000
+    )
+    rows = capacity_summary({"l": big, "s": small}, COMPARISON)["rows"]
+    assert [(r["method"], r["reference"]) for r in rows] == [("side", "sam-s"), ("side", "sam-l")]
+    s, b = rows
+    # sam-s: regions 101-103 only; gain (0.1 + 0.5 + 0.1) / 3, fine-tuning (0.4 + 2 + 0.6) / 3
+    assert s["regions"] == 3 and s["all"]["gain_db"] == pytest.approx(0.2333, abs=1e-4)
+    assert s["all"]["fraction"] == pytest.approx(0.7 / 3.0, abs=1e-4)
+    assert s["los"]["fraction"] == pytest.approx(0.25) and s["nlos"]["fraction"] == pytest.approx(
+        0.2
+    )
+    assert b["regions"] == 4 and b["all"]["fraction"] == pytest.approx(4.0 / 5.0)
+
+
+@pytest.mark.parametrize(
+    "change, what",
+    [
+        ({"headline_n": 300}, "headline_n"),
+        ({"target_regions": REGIONS[:2]}, "target_regions"),
+        ({"meta": {**META, "lam_version": 2}}, "lam_version"),
+    ],
+)
+def test_reports_of_another_lam_or_split_are_refused(change, what):
+    other = _report({"lam-only": (0, LAM)}) | change
+    with pytest.raises(ConfigError, match=what):
+        capacity_summary({"capacity-sam.json": other}, COMPARISON)
+
+
+def test_the_command_writes_json_markdown_and_png(tmp_path):
+    cap = tmp_path / "capacity-sam.json"
+    cap.write_text(json.dumps(_report({"lam-only": (0, LAM), "readout": (50_000, LAM)})))
+    (tmp_path / "comparison.json").write_text(json.dumps(COMPARISON))
+    out = tmp_path / "out" / "capacity.json"
+    argv = ["capacity-table", str(cap), "--comparison", str(tmp_path / "comparison.json")]
+    assert main([*argv, "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["method"], r["all"]["gain_db"]) for r in rows] == [("readout", 0.0)]
+    assert (
+        "| readout | sam (110,336) | 50,000 (6.2 %) | +0.00 | 0 % |"
+        in out.with_suffix(".md").read_text()
+    )
+    assert out.with_suffix(".png").stat().st_size > 0
+    with pytest.raises(ConfigError, match="no capacity report"):
+        write_capacity([tmp_path / "missing.json"], tmp_path / "comparison.json", out)
