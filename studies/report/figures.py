@@ -14,7 +14,7 @@ from studies.text import size
 
 __all__ = ["FIGURES", "plot_study"]
 
-# The figures' file names: data efficiency, convergence, alpha.
+# The figures' file names (after the report's prefix): data efficiency, convergence, alpha.
 FIGURES = ("nmse_vs_n.png", "convergence.png", "alpha.png")
 _COLOUR = {"all": "k", "LOS": "C0", "NLOS": "C1"}
 
@@ -156,14 +156,15 @@ def _fixed_alpha(report: dict[str, Any], ax: Any) -> None:
     ax.grid(alpha=0.3)
 
 
-def plot_study(report: dict[str, Any], folder: Path) -> list[Path]:
-    """Write the figures (``FIGURES``) into ``folder``; returns their paths."""
+def plot_study(report: dict[str, Any], folder: Path, prefix: str = "") -> list[Path]:
+    """Write the figures (``prefix`` + each of ``FIGURES``) into ``folder``; returns their
+    paths."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    efficiency, convergence, alpha = (folder / name for name in FIGURES)
+    efficiency, convergence, alpha = (folder / f"{prefix}{name}" for name in FIGURES)
     paths = [_data_efficiency(report, efficiency), _convergence(report, convergence)]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     _learned_alpha(report, a1)

@@ -97,7 +97,7 @@ def _first_epoch(report: dict[str, Any]) -> list[str]:
         + "; ".join(jumps)
         + " (epoch 1 against the starting point, lr "
         f"{report['config']['adapt'].get('lr')}). The final figures recover from it; see "
-        "`convergence.png`."
+        "the convergence figure below."
     ]
 
 

@@ -270,7 +270,7 @@ def _memory(report: dict[str, Any]) -> str:
     )
 
 
-def _figures(report: dict[str, Any]) -> list[str]:
+def _figures(report: dict[str, Any], prefix: str) -> list[str]:
     learned = label(report, role(report, "learned_alpha"))
     fixed = label(report, role(report, "fixed_alpha"))
     base = label(report, role(report, "base"))
@@ -281,12 +281,13 @@ def _figures(report: dict[str, Any]) -> list[str]:
     )
     out: list[str] = []
     for caption, name in zip(captions, FIGURES, strict=True):
-        out += ["", f"![{caption}]({name})"]
+        out += ["", f"![{caption}]({prefix}{name})"]
     return out
 
 
-def markdown(report: dict[str, Any], meta: dict[str, Any]) -> str:
-    """The report as Markdown; ``meta`` names the models (presets, projection)."""
+def markdown(report: dict[str, Any], meta: dict[str, Any], prefix: str = "") -> str:
+    """The report as Markdown; ``meta`` names the models (presets, projection), ``prefix``
+    starts the figures' file names."""
     methods, ns, n = report["methods"], report_sizes(report), headline(report)
     regions = report["target_regions"]
     goal_rows = [
@@ -332,6 +333,6 @@ def markdown(report: dict[str, Any], meta: dict[str, Any]) -> str:
         *findings(report),
         "",
         "## Figures",
-        *_figures(report),
+        *_figures(report, prefix),
     ]
     return "\n".join(parts) + "\n"
