@@ -111,16 +111,21 @@ study: $(STAMP)
 CAPACITY_SAM ?= sam-s
 CAPACITY_DIR := .cache/capacity/$(CAPACITY_SAM)
 CAPACITY_CKPT := .cache/pretrain/capacity-$(CAPACITY_SAM)
-SHIPPED_LAM = $(DEFAULT_STORE)/lam/$(shell ls $(DEFAULT_STORE)/lam | sort -n | tail -1)
+# The shipped LAM's latest good version (read when the recipe runs, after the venv exists)
+SHIPPED_LAM = $(DEFAULT_STORE)/lam/$(shell $(BIN)/python -c "from model_store import default_store; print(default_store().resolve('lam'))")
 .PHONY: capacity
-# (listed when the line runs: the run before it writes one)
+# The table of every size run so far (listed when the line runs: the run before it writes one);
+# it pairs them with the comparison's fine-tuning, so it waits for reports/comparison.json.
 CAPACITY_REPORTS = $$(ls reports/capacity-sam*.json | grep -v -e '\.state\.' -e '\.claims\.')
+CAPACITY_TABLE = if [ -f reports/comparison.json ]; then \
+		$(BIN)/python -m studies capacity-table $(CAPACITY_REPORTS); \
+	else echo "capacity table: waits for reports/comparison.json (make study)"; fi
 capacity: $(STAMP)
 	$(BIN)/lasco data generate --regions 101-110 --samples 5000
 ifeq ($(CAPACITY_SAM),sam)
 	$(BIN)/python -m studies experiment --preset capacity --resume --workers $(STUDY_WORKERS) \
 		--json reports/capacity-sam.json
-	$(BIN)/python -m studies capacity-table $(CAPACITY_REPORTS)
+	$(CAPACITY_TABLE)
 else
 	$(BIN)/lasco data generate --regions 1-100 --samples 1000
 	$(PRETRAIN) --preset $(CAPACITY_SAM) --kind sam_ref --epochs $(PRETRAIN_EPOCHS) \
@@ -140,5 +145,5 @@ else
 	$(BIN)/python -m studies experiment --preset capacity --resume --workers $(STUDY_WORKERS) \
 		--store $(CAPACITY_DIR)/store --trusted $(CAPACITY_DIR)/key.pub \
 		--json reports/capacity-$(CAPACITY_SAM).json
-	$(BIN)/python -m studies capacity-table $(CAPACITY_REPORTS)
+	$(CAPACITY_TABLE)
 endif

@@ -15,7 +15,9 @@ def training_flops(
 ) -> int:
     """Training FLOPs of one adaptation: 3x forward per trained sample-epoch (forward +
     backward) for the networks gradients pass through, plus the forward passes for
-    validation and, for the plug-in methods, the one-off LAM and reference outputs."""
+    validation and, for the plug-in methods, the one-off LAM and reference outputs (the
+    feature readout: the LAM's only; its per-token MLP counted as 2 FLOPs per parameter
+    per token)."""
     f_lam, f_ref = forward_flops(lam.cfg), forward_flops(ref.cfg)
     if isinstance(method, BaselineA):
         fwd, once = f_lam + f_ref, 0

@@ -14,47 +14,73 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lasco.errors import ConfigError
+from lasco.channels.store import atomic_write_bytes
+from lasco.errors import ConfigError, DataError
 from studies.summary import share_of_finetune
 
 __all__ = ["capacity_markdown", "capacity_summary", "write_capacity"]
 
-_SAME = ("target_regions", "headline_n", "n_all")
+_SAME = ("target_regions", "headline_n", "n_all", "target_los")
+_KEYS = ("methods", "roles", "meta", "target_regions", "target_los", "headline_n", "lam_params")
+_LAM_AGREES_DB = 1e-3  # the same LAM on the same split gives the same test NMSE
+
+
+def _nmse(report: dict[str, Any], method: str) -> dict[str, float]:
+    n = str(report["headline_n"])
+    return report["methods"].get(method, {}).get("by_n", {}).get(n, {}).get("nmse_db", {})
+
+
+def _check_report(report: Any, name: str) -> None:
+    if not isinstance(report, dict) or (missing := [k for k in _KEYS if k not in report]):
+        what = "not a JSON object" if not isinstance(report, dict) else f"no {missing}"
+        raise DataError(f"{name}: not a study report ({what})")
 
 
 def _check_pairs(report: dict[str, Any], comparison: dict[str, Any], name: str) -> None:
+    """The capacity report must share the comparison's LAM, regions, splits and n."""
     for key in _SAME:
         if report.get(key) != comparison.get(key):
             raise ConfigError(
                 f"{name}: {key} {report.get(key)!r} differs from the comparison's "
                 f"{comparison.get(key)!r}; its gains cannot be paired with that fine-tuning"
             )
-    for key in ("lam_version", "projection_id"):
-        mine, theirs = report["meta"].get(key), comparison["meta"].get(key)
-        if mine != theirs:
-            raise ConfigError(f"{name}: {key} {mine!r} differs from the comparison's {theirs!r}")
+    mine, theirs = report["meta"].get("lam_sha256"), comparison["meta"].get("lam_sha256")
+    if mine and theirs and mine != theirs:
+        raise ConfigError(f"{name}: another LAM than the comparison's (ONNX sha256 differs)")
+    lam, their_lam = _nmse(report, report["roles"]["base"]), _nmse(comparison, "lam-only")
+    for r in sorted(set(lam) & set(their_lam)):
+        if abs(lam[r] - their_lam[r]) > _LAM_AGREES_DB:
+            raise ConfigError(
+                f"{name}: the LAM alone scores {lam[r]:.4f} dB on region {r}, the "
+                f"comparison's {their_lam[r]:.4f} dB: another LAM, projection or split"
+            )
 
 
 def capacity_summary(
     reports: dict[str, dict[str, Any]], comparison: dict[str, Any]
 ) -> dict[str, Any]:
-    """``reports``: capacity report JSONs by name (e.g. their file names); ``comparison``:
-    the comparison's report JSON. Returns one row per (method, reference size), ordered by
+    """``reports``: capacity report JSONs by name (e.g. their paths); ``comparison``: the
+    comparison's report JSON. Returns one row per (method, reference size), ordered by
     method then reference size, each with the gain, the share of fine-tuning's gain (all,
     LOS, NLOS), the trainable parameters and the regions it covers."""
-    roles = comparison["roles"]
-    n = str(comparison["headline_n"])
-    full = comparison["methods"][roles["full_finetune"]]["by_n"].get(n, {}).get("nmse_db", {})
+    _check_report(comparison, "the comparison")
+    full_key = comparison["roles"]["full_finetune"]
+    full = _nmse(comparison, full_key)
+    if not full:
+        raise DataError(
+            f"the comparison has no {full_key} at n = {comparison['headline_n']} yet: "
+            "there is no gain to share"
+        )
     rows: list[dict[str, Any]] = []
     for name, report in reports.items():
+        _check_report(report, name)
         _check_pairs(report, comparison, name)
-        methods = report["methods"]
         base = report["roles"]["base"]
-        lam = methods[base]["by_n"].get(n, {}).get("nmse_db", {})
-        for key, rec in methods.items():
-            own = rec["by_n"].get(n, {}).get("nmse_db", {})
+        lam = _nmse(report, base)
+        for key, rec in report["methods"].items():
             if key == base or not rec.get("trainable_params"):
                 continue
+            own = _nmse(report, key)
             share = share_of_finetune(
                 own, lam, full, report["target_regions"], report["target_los"]
             )
@@ -63,9 +89,9 @@ def capacity_summary(
             rows.append(
                 {
                     "method": key,
-                    "label": rec["label"],
+                    "label": rec.get("label", key),
                     "reference": report["meta"].get("sam_preset"),
-                    "reference_params": report["sam_params"],
+                    "reference_params": report.get("sam_params", 0),
                     "trainable_params": rec["trainable_params"],
                     "lam_params": report["lam_params"],
                     "report": name,
@@ -76,7 +102,7 @@ def capacity_summary(
     return {
         "n": comparison["headline_n"],
         "regions": comparison["target_regions"],
-        "full_finetune": roles["full_finetune"],
+        "full_finetune": full_key,
         "rows": rows,
     }
 
@@ -125,7 +151,9 @@ def _plot(summary: dict[str, Any], path: Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for method in dict.fromkeys(r["method"] for r in summary["rows"]):
-        rows = [r for r in summary["rows"] if r["method"] == method and r["all"]["fraction"]]
+        rows = [
+            r for r in summary["rows"] if r["method"] == method and r["all"]["fraction"] is not None
+        ]
         if rows:
             x = [r["trainable_params"] for r in rows]
             y = [100 * r["all"]["fraction"] for r in rows]
@@ -145,9 +173,18 @@ def _plot(summary: dict[str, Any], path: Path) -> Path:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write_bytes(path, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)
     return path
+
+
+def _read(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise DataError(f"{path}: no {what}")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not a readable JSON {what}: {exc}") from None
 
 
 def write_capacity(
@@ -155,19 +192,17 @@ def write_capacity(
 ) -> list[Path]:
     """Read the capacity reports and the comparison's, write ``out`` (JSON) and the
     Markdown and PNG beside it; returns the written paths."""
-    reports = {}
-    for p in map(Path, report_paths):
-        if not p.is_file():
-            raise ConfigError(f"{p}: no capacity report (run make capacity first)")
-        reports[p.name] = json.loads(p.read_text())
-    comparison = Path(comparison_path)
-    if not comparison.is_file():
-        raise ConfigError(f"{comparison}: no comparison report (make study writes it)")
-    summary = capacity_summary(reports, json.loads(comparison.read_text()))
+    reports = {
+        str(p): _read(p, "capacity report (make capacity writes one)")
+        for p in map(Path, report_paths)
+    }
+    comparison = _read(Path(comparison_path), "comparison report (make study writes it)")
+    summary = capacity_summary(reports, comparison)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=1) + "\n")
-    md = out.with_suffix(".md")
+    text = json.dumps(summary, indent=1) + "\n"
+    atomic_write_bytes(out, lambda f: f.write(text.encode()))
     png = _plot(summary, out.with_suffix(".png"))
-    md.write_text(capacity_markdown(summary, png.name))
+    md = out.with_suffix(".md")
+    atomic_write_bytes(md, lambda f: f.write(capacity_markdown(summary, png.name).encode()))
     return [out, md, png]

@@ -211,6 +211,7 @@ def _run_study(args: argparse.Namespace) -> int:
         "commit": git_commit(),
         "lam_version": lam_manifest.version,
         "sam_version": ref_manifest.version,
+        "lam_sha256": lam_manifest.onnx_sha256,
         "lam_training": lam_manifest.training,
         "sam_training": ref_manifest.training,
     }

@@ -41,7 +41,9 @@ def _setup(report: dict[str, Any], meta: dict[str, Any]) -> str:
     )
     grid = cfg.get("lr_grid") or []
     if len(grid) > 1:
-        tuning = report.get("tuning_regions") or report["target_regions"][:2]
+        tuning = (
+            report.get("tuning_regions") or cfg.get("tune_targets") or report["target_regions"][:2]
+        )
         rates = (
             f"the learning rate of each method (all its parameters at one rate) chosen from "
             f"{', '.join(f'{g:g}' for g in grid)} by the mean validation NMSE of trials at "

@@ -5,13 +5,13 @@ import json
 
 import pytest
 
-from lasco.errors import ConfigError
+from lasco.errors import ConfigError, DataError
 from studies.capacity import capacity_summary, write_capacity
 from studies.cli import main
 
 REGIONS = ["101", "102", "103", "104"]
 LOS = {"101": False, "102": True, "103": False, "104": True}
-META = {"lam_version": 3, "projection_id": "gauss-0-512"}
+META = {"lam_version": 3, "lam_sha256": "ab" * 32, "projection_id": "gauss-0-512"}
 
 
 def _report(methods, sam_preset="sam", sam_params=110_336, **extra):
@@ -60,18 +60,33 @@ def test_gains_are_shares_of_the_comparisons_fine_tuning_per_reference_size():
     assert b["regions"] == 4 and b["all"]["fraction"] == pytest.approx(4.0 / 5.0)
 
 
+def test_the_same_lam_published_to_a_study_store_under_another_version_pairs():
+    moved = _report({"lam-only": (0, LAM), "side": (30_000, LAM)}, sam_preset="sam-s")
+    moved["meta"]["lam_version"] = 1  # a study store numbers its own versions
+    assert capacity_summary({"s": moved}, COMPARISON)["rows"][0]["reference"] == "sam-s"
+
+
 @pytest.mark.parametrize(
     "change, what",
     [
         ({"headline_n": 300}, "headline_n"),
         ({"target_regions": REGIONS[:2]}, "target_regions"),
-        ({"meta": {**META, "lam_version": 2}}, "lam_version"),
+        ({"meta": {**META, "lam_sha256": "cd" * 32}}, "another LAM"),
+        ({"methods": {"lam-only": {"by_n": {"1000": {"nmse_db": {**LAM, "102": -10.2}}}}}}, "102"),
     ],
 )
 def test_reports_of_another_lam_or_split_are_refused(change, what):
     other = _report({"lam-only": (0, LAM)}) | change
     with pytest.raises(ConfigError, match=what):
         capacity_summary({"capacity-sam.json": other}, COMPARISON)
+
+
+def test_a_comparison_without_fine_tuning_yet_or_not_a_report_is_refused():
+    early = _report({"lam-only": (0, LAM), "lam-finetune": (800_000, {})})
+    with pytest.raises(DataError, match="no lam-finetune at n = 1000 yet"):
+        capacity_summary({}, early)
+    with pytest.raises(DataError, match=r"bad.json: not a study report \(no \['roles'"):
+        capacity_summary({"bad.json": {"methods": {}}}, COMPARISON)
 
 
 def test_the_command_writes_json_markdown_and_png(tmp_path):
@@ -88,5 +103,9 @@ def test_the_command_writes_json_markdown_and_png(tmp_path):
         in out.with_suffix(".md").read_text()
     )
     assert out.with_suffix(".png").stat().st_size > 0
-    with pytest.raises(ConfigError, match="no capacity report"):
+    with pytest.raises(DataError, match=r"missing\.json: no capacity report"):
         write_capacity([tmp_path / "missing.json"], tmp_path / "comparison.json", out)
+    (tmp_path / "torn.json").write_text('{"methods": ')
+    with pytest.raises(DataError, match=r"torn\.json: not a readable JSON capacity report"):
+        write_capacity([tmp_path / "torn.json"], tmp_path / "comparison.json", out)
+    assert main(["capacity-table", str(tmp_path / "torn.json"), "--json", str(out)]) == 2

@@ -1,5 +1,6 @@
 """The study's settings, its cell keys and its plan."""
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -201,3 +202,17 @@ def test_validation_chooses_each_methods_rate():
     one = replace(cfg, lr_grid=(3e-4,))
     assert not one.trials() and chosen_lr(one, {}, "side") == 3e-4
     assert chosen_lr(replace(cfg, lr_grid=()), {}, "side") is None
+
+
+def test_the_committed_comparison_state_still_resumes_with_the_shipped_models():
+    """The comparison runs for days in sessions that resume its state file: a change to its
+    preset or to the shipped models that moved the hash would silently discard its cells."""
+    from pathlib import Path
+
+    from lasco.export import store_models
+
+    state = Path(__file__).parents[2] / "reports" / "comparison.state.json"
+    if not state.is_file():
+        pytest.skip("no comparison state committed (reports/comparison.state.json)")
+    lam, ref, *_ = store_models(None, [])
+    assert STUDIES["comparison"].hash(lam, ref) == json.loads(state.read_text())["config_hash"]

@@ -1,6 +1,7 @@
 """Learning-rate trials: run first, chosen on validation, their cells taken over, and a
 worker whose cells wait for another worker's trials."""
 
+import copy
 import json
 import re
 import socket
@@ -123,3 +124,11 @@ def test_the_report_names_the_regions_the_trials_ran_on(trials):
     assert report["tuning_regions"] == ["101"]
     meta = {"lam_preset": "tiny", "sam_preset": "tiny", "projection_id": "p", "ratio": "1/4"}
     assert "trials at n = 8 on regions 101," in markdown(report, meta)
+    # without tune_targets the trials run on the first two targets, and the report says so
+    wider = copy.deepcopy(report) | {"target_regions": ["101", "102", "103", "104"]}
+    wider["config"]["tune_targets"] = None
+    wider["tuning_regions"] = list(
+        replace(CFG, tune_targets=None, targets=("101", "102", "103", "104")).tuning
+    )
+    text = markdown(wider, meta)
+    assert "trials at n = 8 on regions 101, 102, at most" in text
