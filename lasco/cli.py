@@ -14,8 +14,10 @@ import logging
 import sys
 
 from lasco.channels import (
+    BUILTIN_CATALOGUES,
     Catalogue,
     ChannelCache,
+    builtin_catalogue,
     load_region,
     paper_catalogue,
     parse_region_list,
@@ -37,7 +39,12 @@ def _cache(args: argparse.Namespace) -> ChannelCache:
 
 
 def _catalogue(args: argparse.Namespace) -> Catalogue:
-    return Catalogue.load(args.catalogue) if args.catalogue else paper_catalogue()
+    """``--catalogue``: a built-in catalogue's name (``paper``, ``scenarios``) or a JSON file."""
+    if not args.catalogue:
+        return paper_catalogue()
+    if args.catalogue in BUILTIN_CATALOGUES:
+        return builtin_catalogue(args.catalogue)
+    return Catalogue.load(args.catalogue)
 
 
 def _region_data(args, cat: Catalogue, regions: list[str]):
@@ -288,7 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def data_args(sp, samples: int) -> None:
-        sp.add_argument("--catalogue", help="JSON list of environment specs (default: paper)")
+        sp.add_argument(
+            "--catalogue",
+            help="built-in catalogue (paper, scenarios) or a JSON list of environment specs "
+            "(default: paper)",
+        )
         sp.add_argument("--cache", help="cache folder (default $LASCO_CACHE or ~/.cache/lasco)")
         sp.add_argument("--samples", type=int, default=samples, help="samples per region")
 

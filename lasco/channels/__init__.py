@@ -24,6 +24,7 @@ from lasco.channels.store import ChannelCache, Split, default_cache_dir, split_r
 from lasco.errors import ConfigError
 
 __all__ = [
+    "BUILTIN_CATALOGUES",
     "CDL_PROFILES",
     "SCENARIOS",
     "Catalogue",
@@ -42,7 +43,7 @@ __all__ = [
     "to_real",
 ]
 
-_BUILTIN: dict[str, Callable[[], Catalogue]] = {
+BUILTIN_CATALOGUES: dict[str, Callable[[], Catalogue]] = {
     "paper": paper_catalogue,
     "scenarios": scenario_catalogue,
 }
@@ -54,10 +55,10 @@ def builtin_catalogue(name: str) -> Catalogue:
     Raises ConfigError naming the known catalogues when ``name`` is none of them.
     """
     try:
-        factory = _BUILTIN[name]
+        factory = BUILTIN_CATALOGUES[name]
     except KeyError:
         raise ConfigError(
-            f"unknown built-in catalogue {name!r}; known: {', '.join(_BUILTIN)}"
+            f"unknown built-in catalogue {name!r}; known: {', '.join(BUILTIN_CATALOGUES)}"
         ) from None
     return factory()
 

@@ -202,12 +202,13 @@ class Catalogue:
 
 
 def parse_region_list(text: str) -> list[str]:
-    """``"1-4,101"`` -> ``["1", "2", "3", "4", "101"]``."""
+    """``"1-4,101"`` -> ``["1", "2", "3", "4", "101"]``; a part that is not two numbers
+    around a dash is a region name (``"uma-los"``), which the catalogue checks."""
     out: list[str] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
-        if "-" in part:
-            lo, _, hi = part.partition("-")
-            if not (lo.isdigit() and hi.isdigit()) or int(lo) > int(hi):
+        lo, dash, hi = part.partition("-")
+        if dash and lo.isdigit() and hi.isdigit():
+            if int(lo) > int(hi):
                 raise CatalogueError(f"region range {part!r} is not of the form 'A-B' with A <= B")
             out.extend(str(i) for i in range(int(lo), int(hi) + 1))
         else:

@@ -32,6 +32,16 @@ def test_unknown_region(capsys, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_a_built_in_catalogue_by_name_and_its_regions_by_their_names(capsys, tmp_path):
+    argv = ["data", "generate", "--catalogue", "scenarios", "--samples", "3", "--cache"]
+    code, out, _ = _run(capsys, *argv, str(tmp_path), "--regions", "cdl-a")
+    assert code == 0 and "1 regions x 3 samples cached" in out
+    code, _, err = _run(capsys, *argv, str(tmp_path / "b"), "--regions", "cdl-z")
+    assert code == 2 and "catalogue 'scenarios' has no region 'cdl-z'" in err
+    code, _, err = _run(capsys, *argv[:3], "paper.json", "--cache", str(tmp_path / "c"))
+    assert code == 2 and "catalogue file 'paper.json' does not exist" in err
+
+
 def test_missing_checkpoint(capsys, tmp_path):
     code, _, err = _run(
         capsys,

@@ -86,6 +86,7 @@ def test_unknown_region_and_duplicates():
 
 def test_region_lists():
     assert parse_region_list("1-3,101") == ["1", "2", "3", "101"]
+    assert parse_region_list("uma-los, cdl-a,7") == ["uma-los", "cdl-a", "7"]
     with pytest.raises(CatalogueError):
         parse_region_list("5-2")
     with pytest.raises(CatalogueError):
