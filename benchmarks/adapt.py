@@ -13,7 +13,7 @@ from typing import Any
 
 from lasco.channels import ChannelCache, load_region, paper_catalogue, split_region, to_real
 from lasco.codec import Projection
-from lasco.collab import METHODS, build_method
+from lasco.collab import METHODS, build_method, taps_for
 from lasco.flops import training_flops
 from lasco.models import CsiRefiner
 from lasco.train import AdaptConfig, FitResult, SplitTensors, adapt
@@ -47,10 +47,15 @@ def time_epochs(
     sp = split_region(
         to_real(load_region(cat.get(region), samples_per_target, cache)), cat.get(region).seed
     )
-    tr, va = (SplitTensors.build(projection.roundtrip(h), h, lam, ref) for h in (sp.train, sp.val))
+    keys = methods or tuple(k for k, info in METHODS.items() if info.trains)
+    taps = taps_for(keys, lam)  # the hidden states the side network and readout read
+    tr, va = (
+        SplitTensors.build(projection.roundtrip(h), h, lam, ref, taps=taps)
+        for h in (sp.train, sp.val)
+    )
     tr = tr.subset(n)
     out: dict[str, Any] = {}
-    for key in methods or tuple(k for k, info in METHODS.items() if info.trains):
+    for key in keys:
         adapt(build_method(key, lam, ref), tr, va, replace(cfg, max_epochs=1), progress=False)
         method = build_method(key, lam, ref)
         fit = adapt(

@@ -18,11 +18,12 @@ def test_time_epochs_times_every_training_method(tmp_path):
         n=8,
         epochs=1,
         samples_per_target=40,
-        methods=("lasco", "lam-finetune"),
+        methods=("lasco", "lam-finetune", "side", "readout"),
         cache=cache,
         log=logs.append,
     )
-    assert set(out["methods"]) == {"lasco", "lam-finetune"} and len(logs) == 2
+    # the side network and the readout get the LAM's hidden states cached with the splits
+    assert set(out["methods"]) == {"lasco", "lam-finetune", "side", "readout"} and len(logs) == 4
     recs = out["methods"]
     assert min(r["seconds_per_epoch"] for r in recs.values()) > 0
     assert min(r["train_flops_per_epoch"] for r in recs.values()) > 0
