@@ -95,11 +95,16 @@ default-models: $(STAMP)
 
 # A study on the shipped models (hours on a CPU; resumes where it stopped), as STUDY_WORKERS
 # shard processes sharing the cores (two 1-thread workers beat one 2-thread run): STUDY is
-# comparison (fair budgets, reports/comparison.*) or study (the first, reports/adaptation.*).
+# comparison (fair budgets, reports/comparison.*), scenarios (targets of other scenarios,
+# reports/scenarios.*) or study (the first, reports/adaptation.*).
 STUDY ?= comparison
 STUDY_WORKERS ?= 2
+# The target channels each preset adapts to (generated once, then read from the cache).
+STUDY_DATA_scenarios := --catalogue scenarios \
+	--regions uma-los,uma-nlos,rma-los,rma-nlos,inh-los,inh-nlos,cdl-a,cdl-d
+STUDY_DATA = $(or $(STUDY_DATA_$(STUDY)),--regions 101-110)
 study: $(STAMP)
-	$(BIN)/lasco data generate --regions 101-110 --samples 5000
+	$(BIN)/lasco data generate $(STUDY_DATA) --samples 5000
 	$(BIN)/python -m studies experiment --preset $(STUDY) --resume --workers $(STUDY_WORKERS)
 
 # The plug-in's capacity sweep: a reference SAM of preset CAPACITY_SAM (sam-s 0.27x, sam-l 3.8x

@@ -369,7 +369,7 @@ STUDIES: dict[str, StudyConfig] = {
             "lora",
             "lam-finetune",
         ),
-        curve_methods=None,
+        curve_methods=("lam-finetune",),  # n = all: LAM fine-tuning only, the ceiling
         tune_targets=("uma-los", "uma-nlos"),
         seed_methods=(),
         extra_seeds=(),
