@@ -62,10 +62,15 @@ def cmd_runtime(args: argparse.Namespace) -> int:
 
 def cmd_adapt(args: argparse.Namespace) -> int:
     from benchmarks.adapt import time_epochs
+    from benchmarks.pretrain import machine_info
     from lasco.export import store_models
 
     lam, ref, lam_manifest, _ = store_models(args.store, args.trusted)
-    print(f"seconds per adaptation epoch, n = {args.n} samples of region {args.region}:")
+    machine = machine_info()
+    print(
+        f"seconds per adaptation epoch, n = {args.n} samples of region {args.region} "
+        f"({machine['cpu_model']}, {machine['torch_threads']} torch threads):"
+    )
     result = time_epochs(
         lam,
         ref,
@@ -77,6 +82,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     )
     result["commit"] = git_commit()
     result["lam_version"] = lam_manifest.version
+    result["machine"] = machine
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")

@@ -36,3 +36,26 @@ def test_time_epochs_times_every_training_method(tmp_path):
     # and a forward over the 4 validation samples; the one-off LAM outputs are not in it
     f_ref = forward_flops(ref.cfg)
     assert out["methods"]["lasco"]["train_flops_per_epoch"] == f_ref * (3 * 8 + 4)
+
+
+def test_the_command_records_the_machine_and_the_models_it_ran_on(tmp_path, monkeypatch, capsys):
+    """The JSON says which CPU and LAM version its seconds come from (the timing itself is
+    the test above; here it is replaced by a stand-in that records what it was given)."""
+    import json
+
+    import benchmarks.adapt
+    from benchmarks.cli import main
+
+    seen = {}
+
+    def fake_time_epochs(lam, ref, projection, **kw):
+        seen.update(kw, ratio=projection.ratio)
+        return {"region": kw["region"], "n": kw["n"], "epochs": kw["epochs"], "methods": {}}
+
+    monkeypatch.setattr(benchmarks.adapt, "time_epochs", fake_time_epochs)
+    out = tmp_path / "bench_adapt.json"
+    assert main(["adapt", "--n", "50", "--epochs", "2", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert (seen["n"], seen["epochs"], result["n"]) == (50, 2, 50)
+    assert result["lam_version"] >= 1 and result["machine"]["cpu_model"]
+    assert result["machine"]["cpu_model"] in capsys.readouterr().out
