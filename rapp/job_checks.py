@@ -1,5 +1,6 @@
 """What Kubernetes accepts in an adaptation Job's manifest: DNS-1123 names, label keys and
-values, quantities, node selectors, tolerations and the Secrets of ``envFrom``.
+values, quantities, node selectors, tolerations, environment variables' names and the Secrets
+of ``envFrom``.
 
 :class:`rapp.job_manifest.JobSettings` checks its values with these when it is built, so that a
 bad setting fails at start with a ConfigError naming it, not later when the API server refuses
@@ -10,7 +11,7 @@ names they derive within the same rules.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from lasco.errors import ConfigError
@@ -18,9 +19,12 @@ from lasco.errors import ConfigError
 __all__ = [
     "DNS_LABEL",
     "DNS_SUBDOMAIN",
+    "ENV_NAME",
     "LABEL_KEY",
     "LABEL_VALUE",
     "QUANTITY",
+    "check_env",
+    "check_labels",
     "check_node_selector",
     "check_secret_names",
     "check_tolerations",
@@ -39,15 +43,37 @@ LABEL_KEY = re.compile(
     r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 )
 """A label key: a name, with an optional DNS subdomain prefix (``nvidia.com/gpu``)."""
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+"""An environment variable's name (a C identifier, as a shell takes it)."""
 _TOLERATION_FIELDS = ("key", "operator", "value", "effect", "tolerationSeconds")
 _TAINT_EFFECTS = ("", "NoSchedule", "PreferNoSchedule", "NoExecute")
 
 
+def check_labels(
+    name: str, labels: Mapping[str, Any], *, what: str = "label", reserved: Collection[str] = ()
+) -> None:
+    """ConfigError (naming the setting ``name``) unless each entry is a label (a ``what``)
+    whose key is not one of ``reserved``."""
+    for key, value in labels.items():
+        if not (LABEL_KEY.match(key) and isinstance(value, str) and LABEL_VALUE.match(value)):
+            raise ConfigError(f"{name} {key}={value!r} is not a {what}")
+        if key in reserved:
+            raise ConfigError(f"{name} {key}: the rApp sets this label itself")
+
+
 def check_node_selector(name: str, selector: Mapping[str, Any]) -> None:
     """ConfigError (naming the setting ``name``) unless each entry is a node label."""
-    for key, value in selector.items():
-        if not (LABEL_KEY.match(key) and isinstance(value, str) and LABEL_VALUE.match(value)):
-            raise ConfigError(f"{name} {key}={value!r} is not a node label")
+    check_labels(name, selector, what="node label")
+
+
+def check_env(name: str, env: Mapping[str, Any]) -> None:
+    """ConfigError (naming the setting ``name``) unless each entry is an environment
+    variable: a name (:data:`ENV_NAME`) and a string."""
+    for key, value in env.items():
+        if not (isinstance(key, str) and ENV_NAME.match(key)):
+            raise ConfigError(f"{name}: {key!r} is not an environment variable's name")
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} {key}={value!r} is not a string")
 
 
 def check_tolerations(name: str, tolerations: Sequence[Any]) -> None:

@@ -33,6 +33,8 @@ from rapp.job_checks import (
     DNS_SUBDOMAIN,
     LABEL_VALUE,
     QUANTITY,
+    check_env,
+    check_labels,
     check_node_selector,
     check_secret_names,
     check_tolerations,
@@ -44,6 +46,7 @@ __all__ = [
     "KEY_DIR",
     "KEY_FILE",
     "OUTCOME_KEY",
+    "OWN_LABELS",
     "PULL_POLICIES",
     "RUN_ANNOTATION",
     "JobSettings",
@@ -60,6 +63,9 @@ ENV_ANNOTATION = "csi-rapp/environment"
 """Annotation holding the environment id as given (its label value may be sanitised)."""
 RUN_ANNOTATION = "csi-rapp/run-id"
 """Annotation holding the run id as given."""
+OWN_LABELS = ("app", "environment", "run-id")
+"""The labels the rApp gives each Job itself (it finds its Jobs by them); extra labels
+(:attr:`JobSettings.labels`) may not set them."""
 KEY_DIR = "/var/run/secrets/lasco"
 """Where the signing key's Secret is mounted (read-only)."""
 KEY_FILE = f"{KEY_DIR}/signing.key"
@@ -103,8 +109,8 @@ def label_value(text: str) -> str:
 def job_labels(
     environment: str, run_id: str, extra: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """The labels of a Job, its pods and its outcome ConfigMap: ``extra``, then ``app``,
-    ``environment`` and ``run-id`` (which ``extra`` cannot override)."""
+    """The labels of a Job, its pods and its outcome ConfigMap: ``extra``, then
+    :data:`OWN_LABELS` (which ``extra`` cannot override)."""
     return {
         **dict(extra or {}),
         "app": APP_LABEL,
@@ -160,12 +166,13 @@ class JobSettings:
             non-root user can read it. Default 10001.
         tmp_size_limit: the size limit of the ``/tmp`` emptyDir (exports, caches).
             Default ``"4Gi"``.
-        env: extra environment variables (never secrets; e.g. ``OMP_NUM_THREADS``).
+        env: extra environment variables (never secrets; e.g. ``OMP_NUM_THREADS``); they
+            win over the Job's own (``HOME``, ``TMPDIR``, ``PYTHONUNBUFFERED``).
         env_from_secrets: Secrets (in :attr:`namespace`) whose keys become environment
             variables of the container (``envFrom``), e.g. an object store's credentials.
             The variables the Job sets itself (``HOME``, ``TMPDIR``, ``PYTHONUNBUFFERED``,
             :attr:`env`) win over theirs. Default none.
-        labels: extra labels for the Job and its pods.
+        labels: extra labels for the Job and its pods; not :data:`OWN_LABELS`.
     """
 
     image: str
@@ -218,9 +225,8 @@ class JobSettings:
             raise ConfigError("run_as_user must not be 0: the Job runs as non-root")
         if self.active_deadline_seconds < 1:
             raise ConfigError("active_deadline_seconds must be at least 1")
-        for key, value in self.labels.items():
-            if not LABEL_VALUE.match(value):
-                raise ConfigError(f"label {key}={value!r} is not a valid label value")
+        check_labels("labels", self.labels, reserved=OWN_LABELS)
+        check_env("env", self.env)
         for key in self.trusted_keys:
             if not re.fullmatch(r"[0-9a-fA-F]{64}", key):
                 raise ConfigError(f"trusted key {key!r} is not 64 hex digits")

@@ -16,6 +16,7 @@ _DNS_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 _LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _LABEL_KEY = rf"^([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_LABEL_NAME}$"
 _LABEL_VALUE = rf"^({_LABEL_NAME})?$"
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _TOLERATION = {  # a Kubernetes toleration (core/v1 Toleration)
     "additionalProperties": False,
     "properties": {
@@ -144,6 +145,12 @@ class JobsGroup:
         why="a dedicated account with only the rights a Job needs",
         pattern=_DNS_NAME,
     )
+    run_as_user: int = setting(
+        10001,
+        "the user id a Job's pod runs as (non-root; its group and fsGroup stay 10001)",
+        why="the image's own user",
+        minimum=1,
+    )
     cpu_request: str = setting(
         "2",
         "CPU a Job requests (Kubernetes quantity)",
@@ -166,6 +173,13 @@ class JobsGroup:
         "8Gi",
         "memory a Job may use; beyond it the Job is OOM-killed and the running SAM stays",
         why="twice the request: room for peaks without pressing the node",
+        pattern=_QUANTITY,
+    )
+    tmp_size_limit: str = setting(
+        "4Gi",
+        "size limit of a Job's /tmp, an emptyDir (Kubernetes quantity; the root file system "
+        "is read-only)",
+        why="room for the exported model and caches",
         pattern=_QUANTITY,
     )
     gpus: int = setting(
@@ -191,6 +205,14 @@ class JobsGroup:
         why="tolerates the nvidia.com/gpu NoSchedule taint GPU node pools usually carry",
         items=_TOLERATION,
     )
+    labels: Mapping[str, str] = setting(
+        FrozenMap(),
+        "extra labels of each Job and its pod (not app, environment or run-id, which the rApp "
+        "sets); the variable takes key=value,key=value or a JSON object",
+        why="none: the rApp's own labels only",
+        patternProperties={_LABEL_KEY: {"type": "string", "pattern": _LABEL_VALUE}},
+        additionalProperties=False,
+    )
     key_secret: str = setting(
         "csi-rapp-signing-key",
         "the Secret holding the signing key the Jobs sign proxies with",
@@ -203,11 +225,20 @@ class JobsGroup:
         why="the file name the rApp's chart writes",
         minLength=1,
     )
+    env: Mapping[str, str] = setting(
+        FrozenMap(),
+        "extra environment variables of each Job (never secrets: those come from "
+        "env_from_secrets), e.g. OMP_NUM_THREADS; they win over HOME, TMPDIR and "
+        "PYTHONUNBUFFERED; the variable takes key=value,key=value or a JSON object",
+        why="none: the Job's own",
+        patternProperties={_ENV_NAME: {"type": "string"}},
+        additionalProperties=False,
+    )
     env_from_secrets: tuple[str, ...] = setting(
         (),
         "Secrets in the Jobs' namespace whose keys become environment variables of each Job "
         "(envFrom), e.g. the object store's credentials; the variables a Job sets itself "
-        "(HOME, TMPDIR, PYTHONUNBUFFERED) win",
+        "(HOME, TMPDIR, PYTHONUNBUFFERED and env) win",
         why="none: the Jobs reach the stores without credentials, or with their service account",
         uniqueItems=True,
         items={"pattern": _DNS_NAME, "maxLength": 253},
@@ -217,6 +248,12 @@ class JobsGroup:
         "a finished Job (and its pod's logs) is kept this long",
         unit="s",
         why="an hour to inspect a failure",
+        minimum=0,
+    )
+    backoff_limit: int = setting(
+        0,
+        "pod retries before a Job fails (the Job's backoffLimit)",
+        why="a failed adaptation is not retried blindly; the rApp decides whether to adapt again",
         minimum=0,
     )
     deadline_s: int = setting(

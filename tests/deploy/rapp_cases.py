@@ -18,6 +18,8 @@ GPU_TOLERATIONS = [
         "tolerationSeconds": 600,
     },
 ]
+JOB_LABELS = {"team": "ran-ai", "example.com/cost-centre": "ric-training"}
+JOB_ENV = {"OMP_NUM_THREADS": "8", "AWS_REGION": "eu-west-1"}
 
 IN_PROCESS = {"adaptationJobs": {"enabled": False}}
 REMOTE_JOBS = {
@@ -88,6 +90,11 @@ ALL = {
         "gpu": {"nodeSelector": GPU_NODES, "tolerations": GPU_TOLERATIONS},
         "ttlSecondsAfterFinished": 600,
         "activeDeadlineSeconds": 3600,
+        "backoffLimit": 1,
+        "runAsUser": 20001,
+        "tmp": {"sizeLimit": "8Gi"},
+        "labels": JOB_LABELS,
+        "env": JOB_ENV,
         "pollSeconds": 2.5,
         "dataUri": "s3://csi-jobs/data",
         "storeUri": "s3://csi-jobs/models",

@@ -1,7 +1,8 @@
 """The settings the rApp's chart (helm/csi-rapp) gives the rApp: the rendered settings file
 loads through the rApp's own loader (with the container's environment) and holds what the
 values asked for, passes the rApp's start checks, and reaches every setting from values;
-the Job the rApp builds from it takes its scheduling and Secrets from values.
+the Job the rApp builds from it takes its scheduling, Secrets, user, retries, /tmp, labels
+and environment from values.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from rapp.job_manifest import build_job
 from rapp.settings import Settings, fields_of, groups, load_settings
 from rapp.settings_parts import check, job_settings
 from tests.deploy import kube
-from tests.deploy.rapp_cases import ALL, CASES, GPU_NODES, GPU_TOLERATIONS
+from tests.deploy.rapp_cases import ALL, CASES, GPU_NODES, GPU_TOLERATIONS, JOB_ENV, JOB_LABELS
 from tests.deploy.rapp_chart import (
     CHART_OWNED,
     expected_settings,
@@ -129,4 +130,41 @@ def test_the_job_manifest_takes_its_scheduling_and_secrets_from_values(
     assert pod.get("nodeSelector") == selector
     assert pod.get("tolerations") == tolerations
     assert c.get("envFrom") == env_from
+    assert kube.k8s_errors(json.loads(json.dumps(job))) == []
+
+
+@pytest.mark.parametrize(
+    ("values", "user", "retries", "tmp", "labels", "env"),
+    [({}, 10001, 0, "4Gi", {}, {}), (ALL, 20001, 1, "8Gi", JOB_LABELS, JOB_ENV)],
+    ids=["defaults", "all"],
+)
+def test_the_job_manifest_takes_its_pod_labels_and_environment_from_values(
+    values: dict[str, Any],
+    user: int,
+    retries: int,
+    tmp: str,
+    labels: dict[str, str],
+    env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """adaptationJobs.runAsUser, .backoffLimit, .tmp.sizeLimit, .labels and .env reach the
+    Job the rApp builds: its pod's user, its retries, its /tmp, its and its pod's labels (the
+    rApp's own kept) and its container's environment (after the Job's own)."""
+    job = build_job("env-a", "r1", job_settings(loaded(render(values), tmp_path)))
+    pod = job["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert pod["securityContext"]["runAsUser"] == user
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert job["spec"]["backoffLimit"] == retries
+    (scratch,) = [v for v in pod["volumes"] if v["name"] == "tmp"]
+    assert scratch["emptyDir"] == {"sizeLimit": tmp}
+    own = {"app": "csi-rapp", "environment": "env-a", "run-id": "r1"}
+    assert job["metadata"]["labels"] == job["spec"]["template"]["metadata"]["labels"]
+    assert job["metadata"]["labels"] == labels | own
+    assert {e["name"]: e["value"] for e in c["env"]} == {
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "PYTHONUNBUFFERED": "1",
+        **env,
+    }
     assert kube.k8s_errors(json.loads(json.dumps(job))) == []

@@ -132,6 +132,41 @@ BAD_VALUES = {
         "/adaptationJobs/envFromSecrets/0",
         "does not match pattern",
     ),
+    "a Job label's key that is no label key": (
+        {"adaptationJobs": {"labels": {"cost centre": "ric"}}},
+        "/adaptationJobs/labels",
+        "cost centre",
+    ),
+    "a Job label's value that is no label value": (
+        {"adaptationJobs": {"labels": {"team": "r&d"}}},
+        "/adaptationJobs/labels/team",
+        "pattern",
+    ),
+    "a Job environment variable's bad name": (
+        {"adaptationJobs": {"env": {"OMP NUM THREADS": "4"}}},
+        "/adaptationJobs/env",
+        "OMP NUM THREADS",
+    ),
+    "a Job environment variable that is no string": (
+        {"adaptationJobs": {"env": {"OMP_NUM_THREADS": 4}}},
+        "/adaptationJobs/env/OMP_NUM_THREADS",
+        "string",
+    ),
+    "Jobs run as root": (
+        {"adaptationJobs": {"runAsUser": 0}},
+        "/adaptationJobs/runAsUser",
+        "minimum",
+    ),
+    "negative Job retries": (
+        {"adaptationJobs": {"backoffLimit": -1}},
+        "/adaptationJobs/backoffLimit",
+        "minimum",
+    ),
+    "a bad quantity of the Jobs' /tmp": (
+        {"adaptationJobs": {"tmp": {"sizeLimit": "4 GB"}}},
+        "/adaptationJobs/tmp/sizeLimit",
+        "pattern",
+    ),
     "a Secret listed twice": (
         {"adaptationJobs": {"envFromSecrets": ["csi-rapp-s3", "csi-rapp-s3"]}},
         "/adaptationJobs/envFromSecrets",
@@ -164,8 +199,9 @@ def test_the_settings_schema_is_the_rapps_own() -> None:
 
 def test_the_jobs_scheduling_values_are_checked_as_the_rapp_checks_them() -> None:
     """The values the chart passes as jobs.gpu_node_selector, jobs.gpu_tolerations,
-    jobs.env_from_secrets and jobs.image_pull_policy are checked by values.schema.json as
-    the rApp's settings schema checks them (the same patterns, fields and enums), and
+    jobs.env_from_secrets, jobs.image_pull_policy, jobs.labels, jobs.env, jobs.run_as_user,
+    jobs.backoff_limit and jobs.tmp_size_limit are checked by values.schema.json as the
+    rApp's settings schema checks them (the same patterns, fields, enums and minimums), and
     their defaults are the rApp's."""
     jobs = settings_schema()["properties"]["jobs"]["properties"]
     selector = schema_at("adaptationJobs.gpu.nodeSelector")
@@ -180,12 +216,25 @@ def test_the_jobs_scheduling_values_are_checked_as_the_rapp_checks_them() -> Non
         *jobs["image_pull_policy"]["enum"],
     ]
     assert schema_at("image.pullPolicy")["enum"] == jobs["image_pull_policy"]["enum"]
+    for key, setting in (("labels", "labels"), ("env", "env")):
+        given_schema = schema_at(f"adaptationJobs.{key}")
+        for word in ("type", "patternProperties", "additionalProperties"):
+            assert given_schema[word] == jobs[setting][word], (key, word)
+    for key, setting in (("runAsUser", "run_as_user"), ("backoffLimit", "backoff_limit")):
+        assert schema_at(f"adaptationJobs.{key}")["minimum"] == jobs[setting]["minimum"], key
+    tmp_schema = schema_at("adaptationJobs.tmp.sizeLimit")
+    assert tmp_schema["pattern"] == jobs["tmp_size_limit"]["pattern"]
 
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     given = values["adaptationJobs"]
     assert given["gpu"]["nodeSelector"] == jobs["gpu_node_selector"]["default"]
     assert given["gpu"]["tolerations"] == jobs["gpu_tolerations"]["default"]
     assert given["envFromSecrets"] == jobs["env_from_secrets"]["default"]
+    assert given["labels"] == jobs["labels"]["default"]
+    assert given["env"] == jobs["env"]["default"]
+    assert given["runAsUser"] == jobs["run_as_user"]["default"]
+    assert given["backoffLimit"] == jobs["backoff_limit"]["default"]
+    assert given["tmp"]["sizeLimit"] == jobs["tmp_size_limit"]["default"]
     assert given["image"]["pullPolicy"] == ""
     assert values["image"]["pullPolicy"] == jobs["image_pull_policy"]["default"]
 

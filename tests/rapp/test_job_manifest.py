@@ -185,6 +185,11 @@ def test_manifest_defaults_pull_if_not_present_and_tolerate_the_gpu_taint() -> N
         ({"gpu_tolerations": (GPU_TOLERATION, {"key": 1})}, r"gpu_tolerations\[1\].*strings"),
         ({"env_from_secrets": ("AWS_ACCESS_KEY_ID",)}, "env_from_secrets: 'AWS_ACCESS_KEY_ID'"),
         ({"env_from_secrets": ("s3", "s3")}, "env_from_secrets names a Secret twice"),
+        ({"labels": {"cost centre": "ric"}}, "labels cost centre='ric' is not a label"),
+        ({"labels": {"app": "other"}}, "labels app: the rApp sets this label itself"),
+        ({"labels": {"environment": "env-b"}}, "labels environment: the rApp sets"),
+        ({"env": {"OMP NUM THREADS": "4"}}, "env: 'OMP NUM THREADS' is not an environment"),
+        ({"env": {"OMP_NUM_THREADS": 4}}, "env OMP_NUM_THREADS=4 is not a string"),
     ],
 )
 def test_scheduling_and_secret_settings_are_checked_naming_the_field(

@@ -7,10 +7,9 @@ import json
 
 import pytest
 
-from model_store import generate_keypair
 from rapp.adapt_settings import ADAPTABLE_METHODS, AdaptationSettings
 from rapp.drift import DriftSettings
-from rapp.job_manifest import JobSettings, build_job
+from rapp.job_manifest import JobSettings
 from rapp.settings import (
     CONFIG_ENV,
     Settings,
@@ -58,6 +57,17 @@ SPECIAL = {  # field -> (JSON value, environment text, other settings it needs)
         {},
     ),
     "jobs.env_from_secrets": (["csi-rapp-s3", "proxy-env"], "csi-rapp-s3, proxy-env", {}),
+    "jobs.tmp_size_limit": ("8Gi", "8Gi", {}),
+    "jobs.labels": (
+        {"team": "ran-ai", "example.com/tier": "gpu"},
+        "team=ran-ai,example.com/tier=gpu",
+        {},
+    ),
+    "jobs.env": (
+        {"OMP_NUM_THREADS": "4", "AWS_REGION": "eu-west-1"},
+        '{"OMP_NUM_THREADS": "4", "AWS_REGION": "eu-west-1"}',
+        {},
+    ),
 }
 
 
@@ -252,6 +262,7 @@ def test_the_defaults_are_the_parts_defaults():
     jobs = job_settings(Settings.from_mapping(JOBS_ON | {"data": {"uri": "/d"}}, env={}))
     ours = {"cpu_request", "cpu_limit", "memory_request", "memory_limit", "gpus"}
     ours |= {"image_pull_policy", "gpu_node_selector", "gpu_tolerations", "env_from_secrets"}
+    ours |= {"backoff_limit", "run_as_user", "tmp_size_limit", "labels", "env"}
     assert all(getattr(jobs, k) == getattr(JobSettings("i", "d", "m"), k) for k in ours)
 
 
@@ -288,91 +299,6 @@ def test_the_parts_settings_carry_the_fields():
     )
     t = telemetry_settings(s)
     assert (t.url, t.token) == ("/var/log/xapp.lp", "t")
-
-
-def test_job_settings_read_key_files_as_hex_and_take_the_pods_namespace(tmp_path):
-    _, pub = generate_keypair(tmp_path / "k")
-    hex_key = "ab" * 32
-    config = JOBS_ON | {
-        "data": {"uri": "/d"},
-        "store": {"uri": "/srv/store", "trusted_keys": [str(pub), hex_key]},
-        "jobs": {"image": "lasco:1", "data_uri": "s3://data", "ttl_s": 60, "deadline_s": 90},
-    }
-    j = job_settings(Settings.from_mapping(config, env={}), namespace="lasco")
-    assert j.trusted_keys == (pub.read_text().strip(), hex_key)
-    assert j.namespace == "lasco"
-    assert (j.data_store_uri, j.model_store_uri) == ("s3://data", "/srv/store")
-    assert (j.ttl_seconds_after_finished, j.active_deadline_seconds) == (60, 90)
-
-
-@pytest.mark.parametrize("source", ["file", "environment"])
-def test_the_jobs_scheduling_and_secrets_reach_the_job_manifest(source):
-    """jobs.image_pull_policy, gpu_node_selector, gpu_tolerations and env_from_secrets, from
-    the settings file or the environment, reach the Job's manifest (the GPU scheduling only
-    for a Job that requests GPUs)."""
-    tolerations = [
-        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
-        {"key": "pool", "operator": "Equal", "value": "train", "effect": "NoExecute"},
-    ]
-    tolerations[1]["tolerationSeconds"] = 300
-    given = {
-        "gpus": 1,
-        "image_pull_policy": "Always",
-        "gpu_node_selector": {"nvidia.com/gpu.product": "NVIDIA-L4", "pool": "train"},
-        "gpu_tolerations": tolerations,
-        "env_from_secrets": ["csi-rapp-s3", "influx-creds"],
-    }
-    env = {}
-    config = JOBS_ON | {"data": {"uri": "/d"}, "jobs": {"image": "lasco:1"}}
-    if source == "file":
-        config["jobs"] |= given
-    else:
-        env = {
-            "CSI_RAPP_JOBS_GPUS": "1",
-            "CSI_RAPP_JOBS_IMAGE_PULL_POLICY": "Always",
-            "CSI_RAPP_JOBS_GPU_NODE_SELECTOR": "nvidia.com/gpu.product=NVIDIA-L4,pool=train",
-            "CSI_RAPP_JOBS_GPU_TOLERATIONS": json.dumps(tolerations),
-            "CSI_RAPP_JOBS_ENV_FROM_SECRETS": "csi-rapp-s3,influx-creds",
-        }
-    s = Settings.from_mapping(config, env=env)
-    assert {k: s.to_mapping()["jobs"][k] for k in given} == given
-    again = Settings.from_mapping(s.to_mapping(), env={})
-    assert again == s and hash(again) == hash(s)  # frozen and hashable, maps and all
-    job = build_job("env-a", "r1", job_settings(s))
-    pod = job["spec"]["template"]["spec"]
-    (container,) = pod["containers"]
-    assert container["imagePullPolicy"] == "Always"
-    assert pod["nodeSelector"] == given["gpu_node_selector"]
-    assert pod["tolerations"] == tolerations
-    assert container["envFrom"] == [
-        {"secretRef": {"name": "csi-rapp-s3"}},
-        {"secretRef": {"name": "influx-creds"}},
-    ]
-    assert json.loads(json.dumps(job)) == job  # plain JSON, as the client sends it
-
-    cpu_config = config | {"jobs": config["jobs"] | {"gpus": 0}}
-    cpu = job_settings(Settings.from_mapping(cpu_config, env=env | {"CSI_RAPP_JOBS_GPUS": "0"}))
-    pod = build_job("env-a", "r1", cpu)["spec"]["template"]["spec"]
-    assert "nodeSelector" not in pod and "tolerations" not in pod
-    assert pod["containers"][0]["envFrom"] == container["envFrom"]
-
-
-def test_the_gpu_scheduling_defaults_tolerate_the_gpu_taint():
-    config = JOBS_ON | {"data": {"uri": "/d"}, "jobs": {"image": "i", "gpus": 1}}
-    s = Settings.from_mapping(config, env={})
-    pod = build_job("env-a", "r1", job_settings(s))["spec"]["template"]["spec"]
-    assert pod["tolerations"] == [
-        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-    ]
-    assert "nodeSelector" not in pod and "envFrom" not in pod["containers"][0]
-    assert pod["containers"][0]["imagePullPolicy"] == "IfNotPresent"
-
-
-def test_a_trusted_key_that_is_not_a_key_is_named():
-    config = JOBS_ON | {"store": {"uri": "/s", "trusted_keys": ["/no/such/key.pub"]}}
-    with pytest.raises(SettingsError) as exc:
-        job_settings(Settings.from_mapping(config, env={}))
-    assert exc.value.field == "store.trusted_keys"
 
 
 def test_check_builds_every_part():
