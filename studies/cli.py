@@ -215,7 +215,10 @@ def _run_study(args: argparse.Namespace) -> int:
         "lam_training": lam_manifest.training,
         "sam_training": ref_manifest.training,
     }
-    timing = out.with_name("bench_adapt.json")  # `python -m benchmarks adapt --json`
+    # `python -m benchmarks adapt --json`: the study's own timing, else the shared one
+    timing = out.with_name(f"{out.stem}-bench_adapt.json")
+    if not timing.is_file():
+        timing = out.with_name("bench_adapt.json")
     if timing.is_file():
         report["adapt_timing"] = json.loads(timing.read_text())
     for p in write_study(report, out, meta):

@@ -190,8 +190,9 @@ def _timing_note(report: dict[str, Any]) -> str:
     )
     if not timing:
         return note + (
-            "Run `python -m benchmarks adapt --json reports/bench_adapt.json` on a quiet "
-            "machine for a per-epoch time of each method measured back to back."
+            "Run `python -m benchmarks adapt --json reports/NAME-bench_adapt.json` (NAME: "
+            "this report's, or `bench_adapt.json` for every report) on a quiet machine for a "
+            "per-epoch time of each method measured back to back."
         )
     return note + (
         "`s/adapt, quiet est.` is the study's mean epochs times the seconds per epoch that "

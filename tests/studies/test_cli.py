@@ -144,3 +144,8 @@ def test_the_committed_report_is_what_its_state_gives(tmp_path, capsys):
     assert out.with_suffix(".md").read_text() == (reports / "adaptation.md").read_text()
     assert json.loads(out.read_text())["meta"]["ratio"] == "1/4"
     assert not cache.exists()
+    # a timing of the report's own (NAME-bench_adapt.json) wins over the shared one
+    own = json.loads((reports / "bench_adapt.json").read_text()) | {"region": "own"}
+    (tmp_path / "adaptation-bench_adapt.json").write_text(json.dumps(own))
+    assert main([*argv, "--budget-minutes", "0", "--cache", str(cache)]) == 0
+    assert json.loads(out.read_text())["adapt_timing"]["region"] == "own"

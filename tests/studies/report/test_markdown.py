@@ -42,7 +42,7 @@ def test_table():
         "| NMSE (dB) | alpha = 0.5 | alpha = 1.0 |",
         "## Seeds (n = 8)",
         "## Findings",
-        "Run `python -m benchmarks adapt --json reports/bench_adapt.json`",
+        "Run `python -m benchmarks adapt --json reports/NAME-bench_adapt.json`",
     ],
 )
 def test_the_report_holds(md, line):
