@@ -19,7 +19,6 @@ from lasco.channels import (
     ChannelCache,
     builtin_catalogue,
     load_region,
-    paper_catalogue,
     parse_region_list,
     split_region,
     to_real,
@@ -40,11 +39,9 @@ def _cache(args: argparse.Namespace) -> ChannelCache:
 
 def _catalogue(args: argparse.Namespace) -> Catalogue:
     """``--catalogue``: a built-in catalogue's name (``paper``, ``scenarios``) or a JSON file."""
-    if not args.catalogue:
-        return paper_catalogue()
-    if args.catalogue in BUILTIN_CATALOGUES:
-        return builtin_catalogue(args.catalogue)
-    return Catalogue.load(args.catalogue)
+    if args.catalogue and args.catalogue not in BUILTIN_CATALOGUES:
+        return Catalogue.load(args.catalogue)
+    return builtin_catalogue(args.catalogue or "paper")
 
 
 def _region_data(args, cat: Catalogue, regions: list[str]):
