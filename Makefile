@@ -107,6 +107,15 @@ study: $(STAMP)
 	$(BIN)/lasco data generate $(STUDY_DATA) --samples 5000
 	$(BIN)/python -m studies experiment --preset $(STUDY) --resume --workers $(STUDY_WORKERS)
 
+# The teacher probe: plug-ins adapted on all a region's training inputs labelled by the LAM
+# fine-tuned on 1,000 true labels, whether they can represent what fine-tuning learns
+# (reports/teacher.*; needs reports/comparison.json for its rates; resumes).
+TEACHER_REGIONS ?= 106,102,109
+.PHONY: teacher
+teacher: $(STAMP)
+	$(BIN)/lasco data generate --regions 101-110 --samples 5000
+	$(BIN)/python -m studies teacher --regions $(TEACHER_REGIONS) --resume
+
 # The plug-in's capacity sweep: a reference SAM of preset CAPACITY_SAM (sam-s 0.27x, sam-l 3.8x
 # the shipped one's parameters) pre-trained on the shipped reference's two schedules, published
 # beside the shipped LAM to a study store signed by a throwaway key (.cache/capacity/), then the

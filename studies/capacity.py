@@ -16,9 +16,16 @@ from typing import Any
 
 from lasco.channels.store import atomic_write_bytes
 from lasco.errors import ConfigError, DataError
+from studies.plots import write_report
 from studies.summary import share_of_finetune
 
-__all__ = ["capacity_markdown", "capacity_summary", "write_capacity"]
+__all__ = [
+    "capacity_findings",
+    "capacity_markdown",
+    "capacity_summary",
+    "read_json",
+    "write_capacity",
+]
 
 _SAME = ("target_regions", "headline_n", "n_all", "target_los")
 _KEYS = ("methods", "roles", "meta", "target_regions", "target_los", "headline_n", "lam_params")
@@ -95,16 +102,59 @@ def capacity_summary(
                     "trainable_params": rec["trainable_params"],
                     "lam_params": report["lam_params"],
                     "report": name,
+                    "nmse_db": own,
+                    "lam_nmse_db": lam,
                     **share,
                 }
             )
     rows.sort(key=lambda r: (r["method"], r["reference_params"]))
-    return {
+    summary = {
         "n": comparison["headline_n"],
         "regions": comparison["target_regions"],
         "full_finetune": full_key,
         "rows": rows,
     }
+    summary["findings"] = capacity_findings(summary, full, comparison["target_los"])
+    return summary
+
+
+# A share that moves less than this from the smallest reference to the largest says the
+# plug-in is not short of capacity.
+CAPACITY_MATTERS = 0.10
+
+
+def capacity_findings(
+    summary: dict[str, Any], full: dict[str, float], los: dict[str, bool]
+) -> list[str]:
+    """What the sweep says, in sentences: per method run with two or more reference
+    sizes, its share with the smallest and the largest on the regions both cover."""
+    out = []
+    for method in dict.fromkeys(r["method"] for r in summary["rows"]):
+        rows = [r for r in summary["rows"] if r["method"] == method]
+        if len(rows) < 2:
+            continue
+        small, large = rows[0], rows[-1]
+        common = [r for r in summary["regions"] if r in small["nmse_db"] and r in large["nmse_db"]]
+        shares = [
+            share_of_finetune(row["nmse_db"], row["lam_nmse_db"], full, common, los)
+            for row in (small, large)
+        ]
+        if any(s is None or s["all"]["fraction"] is None for s in shares):
+            continue
+        a, b = (s["all"]["fraction"] for s in shares)
+        ratio = large["trainable_params"] / small["trainable_params"]
+        verdict = (
+            "short of capacity"
+            if b - a >= CAPACITY_MATTERS
+            else f"not short of capacity (under {100 * CAPACITY_MATTERS:.0f} points)"
+        )
+        out.append(
+            f"{small['label']}: {100 * a:.0f} % of {summary['full_finetune']}'s gain with "
+            f"reference {small['reference']} ({small['trainable_params']:,} trainable), "
+            f"{100 * b:.0f} % with {large['reference']} ({large['trainable_params']:,}, "
+            f"{ratio:.1f}x), on the {len(common)} regions both cover: {verdict}."
+        )
+    return out
 
 
 def _pct(part: dict[str, Any] | None) -> str:
@@ -139,6 +189,8 @@ def capacity_markdown(summary: dict[str, Any], figure: str = "capacity.png") -> 
         )
     if not summary["rows"]:
         lines.append("| (no plug-in has finished a region yet) | | | | | | | |")
+    if summary.get("findings"):
+        lines += ["", *(f"- {f}" for f in summary["findings"])]
     lines += ["", f"![share of fine-tuning's gain against trainable parameters]({figure})", ""]
     return "\n".join(lines)
 
@@ -178,7 +230,8 @@ def _plot(summary: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def _read(path: Path, what: str) -> Any:
+def read_json(path: Path, what: str) -> Any:
+    """A JSON report; DataError naming the file when it is missing or unreadable."""
     if not path.is_file():
         raise DataError(f"{path}: no {what}")
     try:
@@ -193,16 +246,9 @@ def write_capacity(
     """Read the capacity reports and the comparison's, write ``out`` (JSON) and the
     Markdown and PNG beside it; returns the written paths."""
     reports = {
-        str(p): _read(p, "capacity report (make capacity writes one)")
+        str(p): read_json(p, "capacity report (make capacity writes one)")
         for p in map(Path, report_paths)
     }
-    comparison = _read(Path(comparison_path), "comparison report (make study writes it)")
+    comparison = read_json(Path(comparison_path), "comparison report (make study writes it)")
     summary = capacity_summary(reports, comparison)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(summary, indent=1) + "\n"
-    atomic_write_bytes(out, lambda f: f.write(text.encode()))
-    png = _plot(summary, out.with_suffix(".png"))
-    md = out.with_suffix(".md")
-    atomic_write_bytes(md, lambda f: f.write(capacity_markdown(summary, png.name).encode()))
-    return [out, md, png]
+    return write_report(summary, out, _plot, capacity_markdown)

@@ -242,6 +242,48 @@ def cmd_capacity_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_teacher(args: argparse.Namespace) -> int:
+    from studies.capacity import read_json
+    from studies.teacher import TeacherConfig, run_teacher_probe, write_teacher
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    comparison = read_json(Path(args.comparison), "comparison report (make study writes it)")
+    methods = comparison.get("methods", {})
+    split = lambda v: tuple(x.strip() for x in v.split(",") if x.strip())  # noqa: E731
+    students = split(args.students)
+    # each method at the rate the comparison's validation chose for it
+    rates = tuple(
+        (m, methods[m]["lr"]) for m in ("lam-finetune", *students) if methods.get(m, {}).get("lr")
+    )
+    cfg = TeacherConfig(regions=split(args.regions), students=students, rates=rates)
+    lam, ref, lam_manifest, _ = store_models(args.store, args.trusted)
+    if comparison.get("meta", {}).get("lam_sha256") not in (None, lam_manifest.onnx_sha256):
+        raise ConfigError(
+            f"{args.comparison}: written with another LAM than {args.store or 'the shipped one'}"
+        )
+    n = str(cfg.teacher_n)
+    true_labels = {
+        m: methods.get(m, {}).get("by_n", {}).get(n, {}).get("nmse_db", {}) for m in students
+    }
+    out = Path(args.json)
+    summary = run_teacher_probe(
+        cfg,
+        lam,
+        ref,
+        Projection.from_id(lam_manifest.projection_id),
+        out.with_suffix(".state.json"),
+        resume=args.resume,
+        cache=ChannelCache(args.cache),
+        true_labels=true_labels,
+    )
+    for p in write_teacher(summary, out):
+        print(f"wrote {p}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m studies", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true")
@@ -314,6 +356,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ct.add_argument("--json", default="reports/capacity.json", help="output JSON")
     ct.set_defaults(func=cmd_capacity_table)
+    tp = sub.add_parser(
+        "teacher",
+        help="plug-ins adapted on a fine-tuned LAM's labels: can they represent fine-tuning?",
+    )
+    tp.add_argument("--regions", default="106,102,109", help="target regions, comma-separated")
+    tp.add_argument("--students", default="side,e-lasco,readout", help="plug-ins, comma-separated")
+    tp.add_argument(
+        "--comparison",
+        default="reports/comparison.json",
+        help="the comparison's report: its rates and true-label results",
+    )
+    tp.add_argument("--json", default="reports/teacher.json", help="output JSON")
+    tp.add_argument("--resume", action="store_true", help="finish a stopped probe")
+    tp.add_argument("--threads", type=int, help="torch threads (default: all)")
+    tp.add_argument("--cache", help="channel cache folder")
+    tp.add_argument("--store", help="model store with 'lam' and 'sam_ref' (default: shipped)")
+    tp.add_argument("--trusted", action="append", default=[], help="trusted public key")
+    tp.set_defaults(func=cmd_teacher)
     return p
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["plot_experiment"]
+__all__ = ["plot_experiment", "write_report"]
 
 
 def plot_experiment(result: dict[str, Any], path: str | Path) -> list[Path]:
@@ -56,3 +58,24 @@ def plot_experiment(result: dict[str, Any], path: str | Path) -> list[Path]:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return [path]
+
+
+def write_report(
+    summary: dict[str, Any],
+    out: str | Path,
+    plot: Callable[[dict[str, Any], Path], Path],
+    markdown: Callable[[dict[str, Any], str], str],
+) -> list[Path]:
+    """Write a summary as ``out`` (JSON), its figure (``plot`` to the PNG beside it) and its
+    Markdown (``markdown(summary, png_name)``) beside it, each atomically; returns the
+    three paths."""
+    from lasco.channels.store import atomic_write_bytes
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(summary, indent=1) + "\n"
+    atomic_write_bytes(out, lambda f: f.write(text.encode()))
+    png = plot(summary, out.with_suffix(".png"))
+    md = out.with_suffix(".md")
+    atomic_write_bytes(md, lambda f: f.write(markdown(summary, png.name).encode()))
+    return [out, md, png]

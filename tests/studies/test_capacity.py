@@ -60,6 +60,31 @@ def test_gains_are_shares_of_the_comparisons_fine_tuning_per_reference_size():
     assert b["regions"] == 4 and b["all"]["fraction"] == pytest.approx(4.0 / 5.0)
 
 
+def test_findings_compare_sizes_on_the_regions_both_cover():
+    small = _report(
+        {"lam-only": (0, LAM), "side": (30_000, {"101": -4.1, "102": -10.5, "103": -5.1})},
+        sam_preset="sam-s",
+        sam_params=30_000,
+    )
+    grown = _report(
+        {"lam-only": (0, LAM), "side": (400_000, {r: v - 1.0 for r, v in LAM.items()})},
+        sam_preset="sam-l",
+        sam_params=400_000,
+    )
+    (finding,) = capacity_summary({"s": small, "l": grown}, COMPARISON)["findings"]
+    # 101-103 only (sam-s lacks 104): 0.7 / 3 dB of 3 / 3 dB, then 3 / 3 of 3 / 3
+    assert "23 %" in finding and "100 %" in finding and "3 regions" in finding
+    assert "13.3x" in finding and finding.endswith("short of capacity.")
+    flat = _report(
+        {"lam-only": (0, LAM), "side": (400_000, {"101": -4.1, "102": -10.6, "103": -5.1})},
+        sam_preset="sam-l",
+        sam_params=400_000,
+    )
+    (finding,) = capacity_summary({"s": small, "l": flat}, COMPARISON)["findings"]
+    assert "27 %" in finding and "not short of capacity" in finding
+    assert capacity_summary({"s": small}, COMPARISON)["findings"] == []
+
+
 def test_the_same_lam_published_to_a_study_store_under_another_version_pairs():
     moved = _report({"lam-only": (0, LAM), "side": (30_000, LAM)}, sam_preset="sam-s")
     moved["meta"]["lam_version"] = 1  # a study store numbers its own versions
