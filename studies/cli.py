@@ -244,7 +244,8 @@ def cmd_capacity_table(args: argparse.Namespace) -> int:
 
 def cmd_teacher(args: argparse.Namespace) -> int:
     from studies.capacity import read_json
-    from studies.teacher import TeacherConfig, run_teacher_probe, write_teacher
+    from studies.state import StudyState
+    from studies.teacher import TeacherConfig, run_teacher_probe, teacher_summary, write_teacher
 
     if args.threads:
         import torch
@@ -269,16 +270,20 @@ def cmd_teacher(args: argparse.Namespace) -> int:
         m: methods.get(m, {}).get("by_n", {}).get(n, {}).get("nmse_db", {}) for m in students
     }
     out = Path(args.json)
-    summary = run_teacher_probe(
-        cfg,
-        lam,
-        ref,
-        Projection.from_id(lam_manifest.projection_id),
-        out.with_suffix(".state.json"),
-        resume=args.resume,
-        cache=ChannelCache(args.cache),
-        true_labels=true_labels,
-    )
+    if args.report_only:  # what the state file holds, nothing trained
+        cells = StudyState(out.with_suffix(".state.json"), cfg.hash(lam, ref), True).cells
+        summary = teacher_summary(cfg, cells, true_labels)
+    else:
+        summary = run_teacher_probe(
+            cfg,
+            lam,
+            ref,
+            Projection.from_id(lam_manifest.projection_id),
+            out.with_suffix(".state.json"),
+            resume=args.resume,
+            cache=ChannelCache(args.cache),
+            true_labels=true_labels,
+        )
     for p in write_teacher(summary, out):
         print(f"wrote {p}")
     return 0
@@ -369,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tp.add_argument("--json", default="reports/teacher.json", help="output JSON")
     tp.add_argument("--resume", action="store_true", help="finish a stopped probe")
+    tp.add_argument(
+        "--report-only", action="store_true", help="report what the state holds; train nothing"
+    )
     tp.add_argument("--threads", type=int, help="torch threads (default: all)")
     tp.add_argument("--cache", help="channel cache folder")
     tp.add_argument("--store", help="model store with 'lam' and 'sam_ref' (default: shipped)")

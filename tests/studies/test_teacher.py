@@ -119,3 +119,16 @@ def test_cli_needs_the_comparison_report(tmp_path, capsys):
     code = main(["teacher", "--comparison", str(tmp_path / "none.json")])
     assert code == 2
     assert "none.json: no comparison report" in capsys.readouterr().err
+
+
+def test_cli_report_only_trains_nothing(tmp_path, capsys):
+    comparison = tmp_path / "comparison.json"
+    comparison.write_text(json.dumps({"methods": {"side": {"lr": 3e-4, "by_n": {}}}}))
+    out = tmp_path / "teacher.json"
+    argv = ["teacher", "--comparison", str(comparison), "--json", str(out), "--report-only"]
+    assert main(argv) == 0
+    summary = json.loads(out.read_text())
+    assert ["side", 3e-4] in summary["config"]["rates"]
+    assert "(no region finished yet)" in out.with_suffix(".md").read_text()
+    assert not out.with_suffix(".state.json").exists()
+    assert "wrote" in capsys.readouterr().out
