@@ -109,12 +109,14 @@ study: $(STAMP)
 
 # The teacher probe: plug-ins adapted on all a region's training inputs labelled by the LAM
 # fine-tuned on 1,000 true labels, whether they can represent what fine-tuning learns
-# (reports/teacher.*; needs reports/comparison.json for its rates; resumes).
+# (reports/teacher.*; needs reports/comparison.json for its rates and true-label results, and
+# reads the capacity run of the shipped reference for the plug-ins the comparison lacks).
 TEACHER_REGIONS ?= 106,102,109
 .PHONY: teacher
 teacher: $(STAMP)
 	$(BIN)/lasco data generate --regions 101-110 --samples 5000
-	$(BIN)/python -m studies teacher --regions $(TEACHER_REGIONS) --resume
+	$(BIN)/python -m studies teacher --regions $(TEACHER_REGIONS) --resume \
+		$$(ls reports/capacity-sam.json 2>/dev/null | sed "s/^/--true-labels /")
 
 # The plug-in's capacity sweep: a reference SAM of preset CAPACITY_SAM (sam-s 0.27x, sam-l 3.8x
 # the shipped one's parameters) pre-trained on the shipped reference's two schedules, published

@@ -245,30 +245,24 @@ def cmd_capacity_table(args: argparse.Namespace) -> int:
 def cmd_teacher(args: argparse.Namespace) -> int:
     from studies.capacity import read_json
     from studies.state import StudyState
-    from studies.teacher import TeacherConfig, run_teacher_probe, teacher_summary, write_teacher
+    from studies.teacher import (
+        run_teacher_probe,
+        settings_from_reports,
+        teacher_summary,
+        write_teacher,
+    )
 
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    comparison = read_json(Path(args.comparison), "comparison report (make study writes it)")
-    methods = comparison.get("methods", {})
-    split = lambda v: tuple(x.strip() for x in v.split(",") if x.strip())  # noqa: E731
-    students = split(args.students)
-    # each method at the rate the comparison's validation chose for it
-    rates = tuple(
-        (m, methods[m]["lr"]) for m in ("lam-finetune", *students) if methods.get(m, {}).get("lr")
-    )
-    cfg = TeacherConfig(regions=split(args.regions), students=students, rates=rates)
     lam, ref, lam_manifest, _ = store_models(args.store, args.trusted)
-    if comparison.get("meta", {}).get("lam_sha256") not in (None, lam_manifest.onnx_sha256):
-        raise ConfigError(
-            f"{args.comparison}: written with another LAM than {args.store or 'the shipped one'}"
-        )
-    n = str(cfg.teacher_n)
-    true_labels = {
-        m: methods.get(m, {}).get("by_n", {}).get(n, {}).get("nmse_db", {}) for m in students
-    }
+    reports = {args.comparison: read_json(Path(args.comparison), "comparison report (make study)")}
+    reports |= {p: read_json(Path(p), "study report") for p in args.true_labels}
+    split = lambda v: tuple(x.strip() for x in v.split(",") if x.strip())  # noqa: E731
+    cfg, true_labels = settings_from_reports(
+        reports, split(args.regions), split(args.students), lam_manifest.onnx_sha256
+    )
     out = Path(args.json)
     if args.report_only:  # what the state file holds, nothing trained
         cells = StudyState(out.with_suffix(".state.json"), cfg.hash(lam, ref), True).cells
@@ -371,6 +365,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--comparison",
         default="reports/comparison.json",
         help="the comparison's report: its rates and true-label results",
+    )
+    tp.add_argument(
+        "--true-labels",
+        action="append",
+        default=[],
+        help="another study report on the same LAM and reference (e.g. the capacity run) for "
+        "plug-ins the comparison did not adapt",
     )
     tp.add_argument("--json", default="reports/teacher.json", help="output JSON")
     tp.add_argument("--resume", action="store_true", help="finish a stopped probe")

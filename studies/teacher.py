@@ -47,6 +47,7 @@ from studies.state import StudyState
 __all__ = [
     "TeacherConfig",
     "run_teacher_probe",
+    "settings_from_reports",
     "teacher_markdown",
     "teacher_summary",
     "write_teacher",
@@ -90,6 +91,32 @@ class TeacherConfig:
             for v in model.state_dict().values():
                 h.update(v.numpy().tobytes())
         return h.hexdigest()[:16]
+
+
+def settings_from_reports(
+    reports: dict[str, dict[str, Any]],
+    regions: tuple[str, ...],
+    students: tuple[str, ...],
+    lam_sha256: str,
+) -> tuple[TeacherConfig, dict[str, dict[str, float]]]:
+    """The probe's settings and true-label results from study reports by name, the
+    comparison's first: each method adapts at the rate the comparison's validation chose
+    for it (the teacher at full fine-tuning's; a plug-in it did not adapt at the budget's
+    default), and a plug-in's true-label NMSE per region at ``teacher_n`` comes from the
+    first report that adapted it. Every report must be of the LAM whose ONNX hashes to
+    ``lam_sha256`` (ConfigError naming it)."""
+    for name, report in reports.items():
+        if report.get("meta", {}).get("lam_sha256") not in (None, lam_sha256):
+            raise ConfigError(f"{name}: written with another LAM than the probe's")
+    methods = [r.get("methods", {}) for r in reports.values()]
+    chosen = {m: methods[0].get(m, {}).get("lr") for m in (TEACHER, *students)}
+    rates = tuple((m, r) for m, r in chosen.items() if r)
+    cfg = TeacherConfig(regions=regions, students=students, rates=rates)
+    n, true_labels = str(cfg.teacher_n), {}
+    for m in students:
+        found = (ms.get(m, {}).get("by_n", {}).get(n, {}).get("nmse_db") for ms in methods)
+        true_labels[m] = next((v for v in found if v), {})
+    return cfg, true_labels
 
 
 def _with_labels(split: SplitTensors, y: torch.Tensor) -> SplitTensors:

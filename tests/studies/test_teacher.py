@@ -12,7 +12,13 @@ from lasco.errors import ConfigError
 from lasco.models import build_model
 from lasco.train import AdaptConfig
 from studies.cli import main
-from studies.teacher import TeacherConfig, run_teacher_probe, teacher_summary, write_teacher
+from studies.teacher import (
+    TeacherConfig,
+    run_teacher_probe,
+    settings_from_reports,
+    teacher_summary,
+    write_teacher,
+)
 
 TINY = TeacherConfig(
     regions=("101", "102"),
@@ -132,3 +138,26 @@ def test_cli_report_only_trains_nothing(tmp_path, capsys):
     assert "(no region finished yet)" in out.with_suffix(".md").read_text()
     assert not out.with_suffix(".state.json").exists()
     assert "wrote" in capsys.readouterr().out
+
+
+def _cells(nmse, lr=None):
+    return {"lr": lr, "by_n": {"1000": {"nmse_db": nmse}}}
+
+
+def test_rates_from_the_comparison_true_labels_from_the_first_report_that_has_them():
+    comparison = {
+        "meta": {"lam_sha256": "ab"},
+        "methods": {"lam-finetune": _cells({"1": -3.0}, 3e-4), "side": _cells({"1": -2.0}, 1e-3)},
+    }
+    capacity = {
+        "meta": {"lam_sha256": "ab"},
+        "methods": {"side": _cells({"1": -9.0}, 1e-4), "readout": _cells({"1": -2.5}, 1e-4)},
+    }
+    reports = {"comparison.json": comparison, "capacity.json": capacity}
+    cfg, true_labels = settings_from_reports(reports, ("1",), ("side", "readout"), "ab")
+    assert dict(cfg.rates) == {"lam-finetune": 3e-4, "side": 1e-3}
+    assert cfg.rate("readout") == cfg.adapt.lr  # not adapted by the comparison: the default
+    assert true_labels == {"side": {"1": -2.0}, "readout": {"1": -2.5}}
+    capacity["meta"]["lam_sha256"] = "cd"
+    with pytest.raises(ConfigError, match=r"capacity\.json: written with another LAM"):
+        settings_from_reports(reports, ("1",), ("side",), "ab")
