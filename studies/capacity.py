@@ -143,11 +143,12 @@ def capacity_findings(
             continue
         a, b = (s["all"]["fraction"] for s in shares)
         ratio = large["trainable_params"] / small["trainable_params"]
-        verdict = (
-            "short of capacity"
-            if b - a >= CAPACITY_MATTERS
-            else f"not short of capacity (under {100 * CAPACITY_MATTERS:.0f} points)"
-        )
+        if b - a >= CAPACITY_MATTERS:
+            verdict = "short of capacity"
+        elif a - b >= CAPACITY_MATTERS:
+            verdict = "the larger reference does worse"
+        else:
+            verdict = f"not short of capacity (under {100 * CAPACITY_MATTERS:.0f} points)"
         out.append(
             f"{small['label']}: {100 * a:.0f} % of {summary['full_finetune']}'s gain with "
             f"reference {small['reference']} ({small['trainable_params']:,} trainable), "

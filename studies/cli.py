@@ -265,6 +265,8 @@ def cmd_teacher(args: argparse.Namespace) -> int:
     )
     out = Path(args.json)
     if args.report_only:  # what the state file holds, nothing trained
+        if not out.with_suffix(".state.json").is_file():
+            raise ConfigError(f"{out.with_suffix('.state.json')}: no probe state to report")
         cells = StudyState(out.with_suffix(".state.json"), cfg.hash(lam, ref), True).cells
         summary = teacher_summary(cfg, cells, true_labels)
     else:

@@ -39,7 +39,7 @@ from lasco.codec import Projection
 from lasco.collab import METHODS, LamFinetune, build_method, taps_for
 from lasco.errors import ConfigError
 from lasco.models import CsiRefiner
-from lasco.train import AdaptConfig, SplitTensors, adapt, evaluate, predict
+from lasco.train import AdaptConfig, SplitTensors, adapt, atomic_torch_save, evaluate, predict
 from studies.config import STUDIES
 from studies.plots import write_report
 from studies.state import StudyState
@@ -77,8 +77,12 @@ class TeacherConfig:
             raise ConfigError(f"teacher probe: unknown student method(s) {unknown}")
         if not self.regions or not self.students:
             raise ConfigError("teacher probe: needs at least one region and one student")
-        if any(not METHODS[m].trains or METHODS[m].factory.needs_lam for m in self.students):
-            raise ConfigError("teacher probe: students must be plug-ins (trained, LAM frozen)")
+        if bad := [
+            m for m in self.students if not METHODS[m].trains or METHODS[m].factory.needs_lam
+        ]:
+            raise ConfigError(
+                f"teacher probe: students must be plug-ins (trained, LAM frozen), not {bad}"
+            )
         if self.teacher_n < 1:
             raise ConfigError(f"teacher probe: teacher_n {self.teacher_n} must be >= 1")
 
@@ -155,7 +159,9 @@ def run_teacher_probe(
             for x in (sp.train, sp.val, sp.test)
         )
         if cfg.teacher_n > len(tr):
-            raise ConfigError(f"teacher_n {cfg.teacher_n} > the {len(tr)} training samples")
+            raise ConfigError(
+                f"region {region}: teacher_n {cfg.teacher_n} > its {len(tr)} training samples"
+            )
         teacher = _teacher(cfg, lam, ref, (tr, va, te), region, state, state_path, progress)
         with torch.no_grad():
             labels = [predict(teacher.lam, s.x) for s in (tr, va, te)]
@@ -181,6 +187,7 @@ def run_teacher_probe(
                 "lr": cfg.rate(method),
                 "epochs": fit.epochs,
                 "best_epoch": fit.best_epoch,
+                "stopped_early": fit.stopped_early,
                 "train_seconds": round(fit.seconds, 3),
                 "n": len(tr),
             }
@@ -192,13 +199,15 @@ def run_teacher_probe(
 
 def _teacher(cfg, lam, ref, data, region, state, state_path, progress) -> LamFinetune:
     """The LAM fine-tuned on ``teacher_n`` true labels: trained (and its weights kept
-    beside the state file) or, when the state holds it, reloaded."""
+    beside the state file) or, when the state holds it, reloaded. When the state holds
+    the teacher but not its weights (another machine), it is trained again from the same
+    seed and data; its saved cell, which finished students are paired with, is kept."""
     tr, va, te = data
     weights = state_path.with_name(f"{state_path.stem}.{region}.pt")
     teacher = LamFinetune(lam, ref)
     key = f"{TEACHER}|{region}"
     if key in state.cells and weights.is_file():
-        teacher.lam.load_state_dict(torch.load(weights, weights_only=True))
+        teacher.lam.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         return teacher.eval()
     rate = cfg.rate(TEACHER)
     fit = adapt(
@@ -209,7 +218,9 @@ def _teacher(cfg, lam, ref, data, region, state, state_path, progress) -> LamFin
         desc=f"teacher ({TEACHER} n={cfg.teacher_n}) @ {region}",
         progress=progress,
     )
-    torch.save(teacher.lam.state_dict(), weights)
+    atomic_torch_save(weights, {k: v.cpu() for k, v in teacher.lam.state_dict().items()})
+    if key in state.cells:
+        return teacher.eval()
     lam_db, _ = evaluate(build_method("lam-only", lam, ref), te)
     nmse_db, _ = evaluate(teacher, te)
     state.save(
@@ -255,6 +266,8 @@ def teacher_summary(
                 "share": round((lam_db - s["nmse_db"]) / gain, 4) if gain > 0 else None,
                 "true_label_nmse_db": own,
                 "true_label_share": None if true_share is None else round(true_share, 4),
+                "lr": s.get("lr"),
+                "at_cap": s.get("epochs", 0) >= cfg.adapt.max_epochs,
             }
         rows.append({"method": method, "regions": per_region, **_means(per_region)})
     return {"config": asdict(cfg), "teacher": TEACHER, "rows": rows}
@@ -263,8 +276,8 @@ def teacher_summary(
 def _means(per_region: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Mean gains over the regions as a share of the teacher's mean gain (as the
     comparison's share table), and the mean fidelity."""
-    out: dict[str, Any] = {"regions_done": len(per_region)}
     rs = list(per_region.values())
+    out: dict[str, Any] = {"regions_done": len(rs), "at_cap": sum(v["at_cap"] for v in rs)}
     teacher_gain = sum(v["lam_nmse_db"] - v["teacher_nmse_db"] for v in rs)
     for key, field_ in (("share", "nmse_db"), ("true_label_share", "true_label_nmse_db")):
         have = [v for v in rs if v.get(field_) is not None]
@@ -274,6 +287,10 @@ def _means(per_region: dict[str, dict[str, Any]]) -> dict[str, Any]:
     out["teacher_gain_db"] = round(teacher_gain / len(rs), 4) if rs else None
     out["fidelity_db"] = round(float(np.mean([v["fidelity_db"] for v in rs])), 4) if rs else None
     return out
+
+
+def _rates(row: dict[str, Any]) -> str:
+    return ", ".join(f"{r:g}" for r in sorted({v["lr"] for v in row["regions"].values()} - {None}))
 
 
 def _pct(v: float | None) -> str:
@@ -291,14 +308,16 @@ def teacher_markdown(summary: dict[str, Any], figure: str = "teacher.png") -> st
         "(`python -m studies teacher`). Share: the plug-in's mean gain over the LAM alone "
         "on the test split's true channels, as a fraction of the teacher's; from true "
         f"labels: the same plug-in adapted on {cfg['teacher_n']:,} true labels (the "
-        "comparison's cell). Fidelity: its NMSE against the teacher's output. A share near "
+        "comparison's cell, or another report's on the same models). Fidelity: its NMSE "
+        "against the teacher's output. A share near "
         "100 % from the teacher says the plug-in can represent what fine-tuning learns, so "
         "what it lacks with true labels is data; a share near its true-label one says its "
-        "capacity and input are the limit.",
+        "capacity and input are the limit. At the cap: runs from the teacher that used all "
+        f"{cfg['adapt']['max_epochs']} epochs (still improving: their share is a lower bound).",
         "",
         "| plug-in | regions | teacher's gain (dB) | share from the teacher "
-        "| share from true labels | fidelity (dB) |",
-        "|---|---|---|---|---|---|",
+        "| share from true labels | fidelity (dB) | lr | at the cap |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in summary["rows"]:
         if not row["regions_done"]:
@@ -306,10 +325,10 @@ def teacher_markdown(summary: dict[str, Any], figure: str = "teacher.png") -> st
         lines.append(
             f"| {row['method']} | {', '.join(row['regions'])} | {row['teacher_gain_db']:+.2f} "
             f"| {_pct(row['share'])} | {_pct(row['true_label_share'])} "
-            f"| {row['fidelity_db']:.2f} |"
+            f"| {row['fidelity_db']:.2f} | {_rates(row)} | {row['at_cap']}/{row['regions_done']} |"
         )
     if not any(r["regions_done"] for r in summary["rows"]):
-        lines.append("| (no region finished yet) | | | | | |")
+        lines.append("| (no region finished yet) | | | | | | | |")
     lines += ["", "Per region (test NMSE, dB):", ""]
     lines += ["| plug-in | region | LAM alone | teacher | from the teacher | from true labels |"]
     lines += ["|---|---|---|---|---|---|"]
@@ -334,7 +353,9 @@ def _plot(summary: dict[str, Any], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6.0, 3.8))
     x = np.arange(len(rows))
     for dx, key, label in ((-0.2, "true_label_share", "true labels"), (0.2, "share", "teacher")):
-        ax.bar(x + dx, [100 * (r[key] or 0) for r in rows], 0.4, label=f"from {label}")
+        have = [i for i, r in enumerate(rows) if r[key] is not None]  # no bar for no result
+        ys = [100 * rows[i][key] for i in have]
+        ax.bar(x[have] + dx, ys, 0.4, label=f"from {label}")
     ax.axhline(100, ls=":", color="grey", lw=1)
     ax.set_xticks(x, [r["method"] for r in rows])
     ax.set(ylabel="share of the teacher's gain (%)", title="Teacher probe")

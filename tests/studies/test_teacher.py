@@ -10,12 +10,13 @@ from lasco.channels import ChannelCache
 from lasco.codec import Projection
 from lasco.errors import ConfigError
 from lasco.models import build_model
-from lasco.train import AdaptConfig
+from lasco.train import AdaptConfig, predict
 from studies.cli import main
 from studies.teacher import (
     TeacherConfig,
     run_teacher_probe,
     settings_from_reports,
+    teacher_markdown,
     teacher_summary,
     write_teacher,
 )
@@ -127,17 +128,45 @@ def test_cli_needs_the_comparison_report(tmp_path, capsys):
     assert "none.json: no comparison report" in capsys.readouterr().err
 
 
-def test_cli_report_only_trains_nothing(tmp_path, capsys):
+def test_cli_report_only_needs_a_state(tmp_path, capsys):
     comparison = tmp_path / "comparison.json"
     comparison.write_text(json.dumps({"methods": {"side": {"lr": 3e-4, "by_n": {}}}}))
     out = tmp_path / "teacher.json"
     argv = ["teacher", "--comparison", str(comparison), "--json", str(out), "--report-only"]
-    assert main(argv) == 0
-    summary = json.loads(out.read_text())
-    assert ["side", 3e-4] in summary["config"]["rates"]
-    assert "(no region finished yet)" in out.with_suffix(".md").read_text()
-    assert not out.with_suffix(".state.json").exists()
-    assert "wrote" in capsys.readouterr().out
+    assert main(argv) == 2
+    assert "teacher.state.json: no probe state to report" in capsys.readouterr().err
+    assert not out.exists()
+    assert "(no region finished yet)" in teacher_markdown(teacher_summary(TINY, {}))
+
+
+def test_students_learn_the_teachers_labels_and_a_partial_resume_keeps_the_teacher(
+    models, tmp_path, monkeypatch
+):
+    import studies.teacher as teacher_mod
+
+    calls = []
+
+    def recording_adapt(method, train, val, cfg, **kw):
+        fit = real_adapt(method, train, val, cfg, **kw)
+        calls.append((method, train, val))
+        return fit
+
+    real_adapt = teacher_mod.adapt
+    monkeypatch.setattr(teacher_mod, "adapt", recording_adapt)
+    cfg = replace(TINY, regions=("101",))
+    _run(models, tmp_path, cfg)
+    (teacher, t_train, _), *students = calls
+    assert len(t_train) == cfg.teacher_n and len(students) == 2
+    for _, train, val in students:
+        assert torch.allclose(train.y, predict(teacher.lam, train.x))
+        assert torch.allclose(val.y, predict(teacher.lam, val.x))
+        assert not torch.allclose(train.y[: cfg.teacher_n], t_train.y)  # not the true labels
+    state = json.loads((tmp_path / "t.state.json").read_text())
+    del state["cells"]["side|101"]
+    (tmp_path / "t.state.json").write_text(json.dumps(state))
+    calls.clear()
+    _run(models, tmp_path, cfg, resume=True)
+    assert [type(m).__name__ for m, _, _ in calls] == ["SideNetwork"]  # the teacher reloaded
 
 
 def _cells(nmse, lr=None):
