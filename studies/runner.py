@@ -52,7 +52,7 @@ from studies.state import StudyState
 from studies.summary import summarise
 from studies.text import plural
 
-__all__ = ["epochs_to_fraction", "run_cell", "run_study"]
+__all__ = ["epochs_to_fraction", "region_splits", "run_cell", "run_study"]
 
 
 def epochs_to_fraction(curve: list[float], fraction: float = 0.95) -> int:
@@ -201,16 +201,27 @@ class _Data:
 
     def region(self, region: str) -> _Tensors:
         if region not in self._tensors:
-            spec = self._specs[region]
-            h = to_real(load_region(spec, self.cfg.samples_per_target, self.cache))
-            sp = split_region(h, spec.seed)
-            self._tensors[region] = tuple(
-                SplitTensors.build(
-                    self.projection.roundtrip(x), x, self.lam, self.ref, taps=self.taps
-                )
-                for x in (sp.train, sp.val, sp.test)
+            self._tensors[region] = region_splits(
+                self._specs[region],
+                self.cfg.samples_per_target,
+                self.cache,
+                self.projection,
+                self.lam,
+                self.ref,
+                self.taps,
             )
         return self._tensors[region]
+
+
+def region_splits(spec, samples, cache, projection, lam, ref, taps) -> _Tensors:
+    """A region's (train, validation, test) tensors: its ``samples`` channels (from the
+    cache, else generated), split as every study splits them, projected, with the frozen
+    models' outputs (and the LAM's hidden states after blocks ``taps``) cached."""
+    sp = split_region(to_real(load_region(spec, samples, cache)), spec.seed)
+    return tuple(
+        SplitTensors.build(projection.roundtrip(x), x, lam, ref, taps=taps)
+        for x in (sp.train, sp.val, sp.test)
+    )
 
 
 def run_study(

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lasco.channels import ChannelCache, builtin_catalogue, load_region, split_region, to_real
+from lasco.channels import ChannelCache, builtin_catalogue
 from lasco.channels.store import atomic_write_bytes
 from lasco.codec import Projection
 from lasco.collab import METHODS, LamFinetune, build_method, taps_for
@@ -42,6 +42,7 @@ from lasco.models import CsiRefiner
 from lasco.train import AdaptConfig, SplitTensors, adapt, atomic_torch_save, evaluate, predict
 from studies.config import STUDIES
 from studies.plots import write_report
+from studies.runner import region_splits
 from studies.state import StudyState
 
 __all__ = [
@@ -151,12 +152,8 @@ def run_teacher_probe(
         keys = [f"{TEACHER}|{region}", *(f"{m}|{region}" for m in cfg.students)]
         if all(k in state.cells for k in keys):
             continue
-        spec = specs[region]
-        h = to_real(load_region(spec, cfg.samples_per_target, cache))
-        sp = split_region(h, spec.seed)
-        tr, va, te = (
-            SplitTensors.build(projection.roundtrip(x), x, lam, ref, taps=taps)
-            for x in (sp.train, sp.val, sp.test)
+        tr, va, te = region_splits(
+            specs[region], cfg.samples_per_target, cache, projection, lam, ref, taps
         )
         if cfg.teacher_n > len(tr):
             raise ConfigError(
