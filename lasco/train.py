@@ -131,13 +131,28 @@ class AdaptConfig:
 @dataclass
 class SplitTensors:
     """One split of a target region: inputs, labels, cached LAM and reference outputs,
-    and (for methods that read them) the LAM's hidden states ``[N, T, 32, d]``."""
+    and (for methods that read them) the LAM's hidden states ``[N, T, 32, d]``.
+
+    With ``views > 1`` the rows are that many views of each sample, view-major (row
+    ``k * samples + i`` is sample ``i``'s view ``k``, see lasco.channels.phase_views):
+    an adaptation epoch then visits every sample once, each in one view drawn at random,
+    so augmentation costs no optimiser steps."""
 
     x: torch.Tensor
     y: torch.Tensor
     base: torch.Tensor
     ref: torch.Tensor
     hidden: torch.Tensor | None = None
+    views: int = 1
+
+    def __post_init__(self) -> None:
+        if self.views < 1 or len(self.y) % self.views:
+            raise DataError(f"{len(self.y)} rows do not hold {self.views} views of each sample")
+
+    @property
+    def samples(self) -> int:
+        """Distinct samples (rows / views)."""
+        return len(self.y) // self.views
 
     @classmethod
     def build(
@@ -147,9 +162,11 @@ class SplitTensors:
         lam: nn.Module,
         ref: nn.Module,
         taps: tuple[int, ...] = (),
+        views: int = 1,
     ) -> SplitTensors:
         """Cache the frozen models' outputs over ``x``; with ``taps`` also the LAM's
-        hidden states after those blocks (see lasco.collab.side_taps)."""
+        hidden states after those blocks (see lasco.collab.side_taps). ``views``: how
+        many views of each sample the rows hold, view-major."""
         _check_xy(x, y, "adaptation data")
         xt = torch.as_tensor(x)
         hidden = None
@@ -157,7 +174,7 @@ class SplitTensors:
             base, hidden = predict_taps(lam, xt, taps)
         else:
             base = predict(lam, xt)
-        return cls(xt, torch.as_tensor(y), base, predict(ref, xt), hidden)
+        return cls(xt, torch.as_tensor(y), base, predict(ref, xt), hidden, views)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -167,10 +184,16 @@ class SplitTensors:
         return (self.x, self.y, self.base, self.ref, self.hidden)
 
     def subset(self, n: int) -> SplitTensors:
+        """The first ``n`` samples, with all their views."""
         if n < 1:
             raise DataError(f"adaptation needs at least 1 training sample, got n={n}")
-        hidden = None if self.hidden is None else self.hidden[:n]
-        return SplitTensors(self.x[:n], self.y[:n], self.base[:n], self.ref[:n], hidden)
+        n = min(n, self.samples)
+        rows = (torch.arange(self.views)[:, None] * self.samples + torch.arange(n)).flatten()
+        pick = slice(None, n) if self.views == 1 else rows
+        hidden = None if self.hidden is None else self.hidden[pick]
+        return SplitTensors(
+            self.x[pick], self.y[pick], self.base[pick], self.ref[pick], hidden, self.views
+        )
 
 
 @torch.no_grad()
@@ -224,7 +247,8 @@ def adapt(
     if not groups:
         raise DataError("method has no trainable parameters")
     opt = torch.optim.Adam(groups)
-    warm_steps = cfg.warmup_epochs * math.ceil(len(train) / cfg.batch_size)
+    n = train.samples
+    warm_steps = cfg.warmup_epochs * math.ceil(n / cfg.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda step: min(1.0, (step + 1) / warm_steps) if warm_steps else 1.0
     )
@@ -248,8 +272,10 @@ def adapt(
     method.train()
     with progress_bar(cfg.max_epochs, desc, unit="epoch", enabled=progress) as bar:
         for epoch in range(cfg.max_epochs):
-            perm = torch.randperm(len(train), device=dev)
-            for i in range(0, len(train), cfg.batch_size):
+            perm = torch.randperm(n, device=dev)
+            if train.views > 1:  # one view of each sample, drawn at random
+                perm = perm + n * torch.randint(train.views, (n,), device=dev)
+            for i in range(0, n, cfg.batch_size):
                 idx = perm[i : i + cfg.batch_size]
                 loss = torch.mean((method(*_inputs(tr, idx)) - tr[1][idx]) ** 2)
                 opt.zero_grad(set_to_none=True)

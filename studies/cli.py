@@ -295,7 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="smoke",
         help="smoke (the offline experiment) or a study: study (the paper's methods), "
         "comparison (fair budgets, new plug-ins), capacity (run it with --store of another "
-        "reference SAM size), scenarios (targets of other scenarios)",
+        "reference SAM size), augmented (phase-rotation augmentation), scenarios (targets of "
+        "other scenarios)",
     )
     exp.add_argument("--catalogue", help="JSON catalogue with 'role': source|target per region")
     exp.add_argument("--cache", help="cache folder")

@@ -27,7 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from lasco.channels import ChannelCache, builtin_catalogue, load_region, split_region, to_real
+from lasco.channels import (
+    ChannelCache,
+    builtin_catalogue,
+    load_region,
+    phase_views,
+    split_region,
+    to_real,
+)
 from lasco.channels.store import split_sizes
 from lasco.codec import Projection
 from lasco.collab import METHODS, Collab, ELasco, build_method, taps_for
@@ -120,6 +127,8 @@ def _check(cfg: StudyConfig, shard: tuple[int, int], resume: bool) -> None:
         raise ConfigError(f"shard {index}/{workers}: expected 0 <= index < count")
     if workers > 1 and not resume:
         raise ConfigError("sharded workers share one state file: run every shard with resume")
+    if cfg.phase_views < 1:
+        raise ConfigError(f"phase_views must be >= 1, got {cfg.phase_views}")
 
 
 def _method(
@@ -178,6 +187,7 @@ def _taken_over(cfg: StudyConfig, ck: str, cells: dict[str, dict]) -> dict | Non
 
 
 _Tensors = tuple[SplitTensors, SplitTensors, SplitTensors]
+_LOADED_REGIONS = 2
 
 
 class _Data:
@@ -200,7 +210,13 @@ class _Data:
         self._tensors: dict[str, _Tensors] = {}
 
     def region(self, region: str) -> _Tensors:
-        if region not in self._tensors:
+        """The region's tensors; the two regions used last stay loaded (the plan runs
+        region by region, and augmented training splits are large)."""
+        if region in self._tensors:
+            self._tensors[region] = self._tensors.pop(region)  # now the most recent
+        else:
+            while len(self._tensors) >= _LOADED_REGIONS:
+                del self._tensors[next(iter(self._tensors))]
             self._tensors[region] = region_splits(
                 self._specs[region],
                 self.cfg.samples_per_target,
@@ -209,18 +225,34 @@ class _Data:
                 self.lam,
                 self.ref,
                 self.taps,
+                self.cfg.phase_views,
+                self._largest_n(),
             )
         return self._tensors[region]
 
+    def _largest_n(self) -> int | None:
+        """The most training samples a cell takes (None: all of them)."""
+        sizes = [*self.cfg.ns, *([self.cfg.alpha_n] if self.cfg.alpha_grid else [])]
+        return None if ALL in sizes else max(int(n) for n in sizes)
 
-def region_splits(spec, samples, cache, projection, lam, ref, taps) -> _Tensors:
+
+def region_splits(
+    spec, samples, cache, projection, lam, ref, taps, views=1, train_n=None
+) -> _Tensors:
     """A region's (train, validation, test) tensors: its ``samples`` channels (from the
     cache, else generated), split as every study splits them, projected, with the frozen
-    models' outputs (and the LAM's hidden states after blocks ``taps``) cached."""
+    models' outputs (and the LAM's hidden states after blocks ``taps``) cached. With
+    ``views > 1`` the training split holds that many common-phase rotations of each
+    sample (lasco.channels.phase_views), each projected from its rotated channel; then
+    only its first ``train_n`` samples are kept (None: all), which no smaller cell misses."""
     sp = split_region(to_real(load_region(spec, samples, cache)), spec.seed)
-    return tuple(
-        SplitTensors.build(projection.roundtrip(x), x, lam, ref, taps=taps)
-        for x in (sp.train, sp.val, sp.test)
+    train = phase_views(sp.train if views == 1 else sp.train[:train_n], views)
+    return (
+        SplitTensors.build(projection.roundtrip(train), train, lam, ref, taps=taps, views=views),
+        *(
+            SplitTensors.build(projection.roundtrip(x), x, lam, ref, taps=taps)
+            for x in (sp.val, sp.test)
+        ),
     )
 
 

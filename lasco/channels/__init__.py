@@ -20,7 +20,14 @@ from lasco.channels.spec import (
     EnvSpec,
     parse_region_list,
 )
-from lasco.channels.store import ChannelCache, Split, default_cache_dir, split_region, to_real
+from lasco.channels.store import (
+    ChannelCache,
+    Split,
+    default_cache_dir,
+    phase_views,
+    split_region,
+    to_real,
+)
 from lasco.errors import ConfigError
 
 __all__ = [
@@ -37,6 +44,7 @@ __all__ = [
     "load_region",
     "paper_catalogue",
     "parse_region_list",
+    "phase_views",
     "place_regions",
     "scenario_catalogue",
     "split_region",

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from lasco.channels.spec import EnvSpec
-from lasco.errors import DataError, ShapeError
+from lasco.errors import ConfigError, DataError, ShapeError
 
 __all__ = [
     "ChannelCache",
@@ -58,6 +58,26 @@ def to_real(h: np.ndarray) -> np.ndarray:
     if h.ndim != 3 or not np.iscomplexobj(h):
         raise ShapeError(f"expected complex CSI [N, n_ant, n_sc], got {h.dtype} {h.shape}")
     return np.stack([h.real, h.imag], axis=1).astype(np.float32)
+
+
+def phase_views(h_real: np.ndarray, views: int) -> np.ndarray:
+    """``[N, 2, A, S] -> [views * N, 2, A, S]``: each channel times ``e^{j 2 pi k / views}``
+    for ``k = 0 .. views - 1``, view-major (row ``k * N + i`` is channel ``i``'s view ``k``).
+
+    A common phase is no property of an environment (a UE's phase reference is arbitrary),
+    so each view is an equally valid sample of it: data augmentation for adaptation."""
+    h = np.asarray(h_real)
+    if h.ndim != 4 or h.shape[1] != 2:
+        raise ShapeError(f"expected real CSI [N, 2, n_ant, n_sc], got {h.shape}")
+    if views < 1:
+        raise ConfigError(f"phase views must be >= 1, got {views}")
+    if views == 1:
+        return h
+    out = []
+    for k in range(views):
+        c, s = np.cos(2 * np.pi * k / views), np.sin(2 * np.pi * k / views)
+        out.append(np.stack([c * h[:, 0] - s * h[:, 1], s * h[:, 0] + c * h[:, 1]], axis=1))
+    return np.concatenate(out).astype(h.dtype, copy=False)
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,17 @@ and the spatial consistency that makes one region one environment."""
 import numpy as np
 import pytest
 
-from lasco.channels import ChannelCache, EnvSpec, load_region, paper_catalogue, split_region
+from lasco.channels import (
+    ChannelCache,
+    EnvSpec,
+    load_region,
+    paper_catalogue,
+    phase_views,
+    split_region,
+    to_real,
+)
 from lasco.channels.generate import generate_region, ue_positions
-from lasco.channels.store import to_real
-from lasco.errors import DataError, ShapeError
+from lasco.errors import ConfigError, DataError, ShapeError
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +154,21 @@ def test_split_is_8_1_1_and_refuses_bad_data():
         split_region(h[:2], seed=1)
     with pytest.raises(ShapeError):
         to_real(np.zeros((3, 32, 32), np.float32))
+
+
+def test_phase_views_rotate_each_channel_by_common_phases():
+    rng = np.random.default_rng(0)
+    h = rng.standard_normal((5, 3, 4)) + 1j * rng.standard_normal((5, 3, 4))
+    v = phase_views(to_real(h), 4)
+    assert v.shape == (20, 2, 3, 4) and v.dtype == np.float32
+    back = v[:, 0] + 1j * v[:, 1]
+    for k in range(4):  # view k of channel i is row k * 5 + i, times e^{j pi k / 2}
+        np.testing.assert_allclose(back[5 * k : 5 * k + 5], h * 1j**k, atol=1e-5)
+    np.testing.assert_array_equal(phase_views(to_real(h), 1), to_real(h))
+
+
+def test_phase_views_refuse_bad_input():
+    with pytest.raises(ShapeError, match="real CSI"):
+        phase_views(np.zeros((2, 3, 4), np.float32), 2)
+    with pytest.raises(ConfigError, match="phase views"):
+        phase_views(np.zeros((2, 2, 3, 4), np.float32), 0)

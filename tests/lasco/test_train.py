@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from lasco.collab import build_method, side_taps
+from lasco.collab import Collab, build_method, side_taps
 from lasco.errors import ConfigError, DataError, ShapeError
 from lasco.models import build_model
 from lasco.pretrain import PretrainConfig, _lr_lambda, pretrain
@@ -241,3 +241,51 @@ def test_checkpoint_errors(tmp_path):
     torch.save({"format": "other"}, tmp_path / "other.pt")
     with pytest.raises(DataError, match="not a lasco-checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
+
+
+def _viewed(samples, views):
+    """Rows ``k * samples + i`` whose every value is the row's index: where a row came
+    from can be read off what the method sees."""
+    rows = np.arange(views * samples, dtype=np.float32)
+    x = np.broadcast_to(rows[:, None, None, None], (len(rows), 2, 32, 32)).copy()
+    t = torch.from_numpy(x)
+    return SplitTensors(t, t.clone(), t.clone(), t.clone(), views=views)
+
+
+class _Recorder(Collab):
+    """A one-parameter method that records the rows each training batch holds."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+        self.seen = []
+
+    def forward(self, x, base, ref, hidden=None):
+        if self.training:
+            self.seen.append(x[:, 0, 0, 0].long().tolist())
+        return base + self.w
+
+
+def test_adapt_visits_each_sample_once_an_epoch_in_one_view():
+    views, samples = 4, 50
+    tr, method = _viewed(samples, views), _Recorder()
+    cfg = AdaptConfig(lr=0.0, max_epochs=3, patience=5, batch_size=16)
+    adapt(method, tr, _viewed(8, 1), cfg, progress=False)
+    assert [len(b) for b in method.seen[:4]] == [16, 16, 16, 2]  # samples, not rows, per epoch
+    drawn = []
+    for epoch in range(3):
+        rows = [r for b in method.seen[4 * epoch : 4 * epoch + 4] for r in b]
+        assert sorted(r % samples for r in rows) == list(range(samples))
+        drawn += [r // samples for r in rows]
+    assert set(drawn) == set(range(views))  # every view is drawn, at random
+
+
+def test_split_views_subset_keeps_every_view_of_the_first_samples():
+    tr = _viewed(10, 3)
+    assert tr.samples == 10 and len(tr) == 30
+    sub = tr.subset(4)
+    assert sub.views == 3 and sub.samples == 4
+    assert sub.x[:, 0, 0, 0].long().tolist() == [0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23]
+    assert tr.subset(99).samples == 10
+    with pytest.raises(DataError, match="3 views"):
+        SplitTensors(tr.x[:29], tr.y[:29], tr.base[:29], tr.ref[:29], views=3)

@@ -93,8 +93,8 @@ def test_settings_that_change_no_cell_keep_the_hash(models, change):
 
 @pytest.mark.parametrize(
     "change",
-    [{"methods": ("lasco",)}, {"alpha_grid": (2.0,)}, {"ns": (300,)}],
-    ids=["methods", "alpha_grid", "ns"],
+    [{"methods": ("lasco",)}, {"alpha_grid": (2.0,)}, {"ns": (300,)}, {"phase_views": 4}],
+    ids=["methods", "alpha_grid", "ns", "phase_views"],
 )
 def test_settings_that_change_cells_change_the_hash(models, change):
     cfg = StudyConfig()

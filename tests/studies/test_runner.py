@@ -164,3 +164,36 @@ def test_shards_share_the_cells_and_a_worker_out_of_cells_takes_the_others(tiny,
     tiny.run(state, resume=True, budget_s=0, log=logs.append)
     assert logs[-1] == "time budget of 0 min spent; 1 cell of the study left for --resume"
     assert _ran(logs) == []
+
+
+def test_phase_views_augment_the_training_split_only(tiny):
+    """Each training sample comes in its views, each projected from its rotated channel;
+    validation and test stay as they are."""
+    import numpy as np
+
+    from lasco.channels import builtin_catalogue
+    from lasco.codec import Projection
+    from studies.runner import region_splits
+
+    spec, proj = builtin_catalogue("paper").get("101"), Projection.from_ratio("1/4")
+    plain = region_splits(spec, 40, tiny.cache, proj, tiny.lam, tiny.ref, ())
+    tr, va, te = region_splits(spec, 40, tiny.cache, proj, tiny.lam, tiny.ref, (), views=4)
+    assert tr.views == 4 and tr.samples == plain[0].samples == 32 and len(tr) == 128
+    np.testing.assert_array_equal(tr.y[:32], plain[0].y)
+    h = plain[0].y[:, 0] + 1j * plain[0].y[:, 1]
+    np.testing.assert_allclose(tr.y[32:64, 0] + 1j * tr.y[32:64, 1], 1j * h, atol=1e-6)
+    np.testing.assert_allclose(tr.x[32:64], proj.roundtrip(tr.y[32:64].numpy()), atol=1e-6)
+    assert (va.views, te.views) == (1, 1)
+    np.testing.assert_array_equal(te.y, plain[2].y)
+
+
+def test_an_augmented_study_runs_with_its_own_hash(tiny, tmp_path):
+    from dataclasses import replace
+
+    cfg = replace(tiny.cfg, ns=(8,), alpha_grid=(), extra_seeds=(), phase_views=2)
+    report = run_tiny(cfg, tiny.lam, tiny.ref, tiny.cache, tmp_path / "a", log=lambda _: None)
+    assert report["cells_done"] == report["cells_total"] == 2 * 4
+    with pytest.raises(ConfigError, match="another"):
+        run_tiny(tiny.cfg, tiny.lam, tiny.ref, tiny.cache, tmp_path / "a", resume=True)
+    with pytest.raises(ConfigError, match="phase_views"):
+        run_tiny(replace(cfg, phase_views=0), tiny.lam, tiny.ref, tiny.cache, tmp_path / "b")
