@@ -96,7 +96,7 @@ default-models: $(STAMP)
 # A study on the shipped models (hours on a CPU; resumes where it stopped), as STUDY_WORKERS
 # shard processes sharing the cores (two 1-thread workers beat one 2-thread run): STUDY is
 # comparison (fair budgets, reports/comparison.*), scenarios (targets of other scenarios,
-# reports/scenarios.*) or study (the first, reports/adaptation.*).
+# reports/scenarios.*), augmented (see below) or study (the first, reports/adaptation.*).
 STUDY ?= comparison
 STUDY_WORKERS ?= 2
 # The target channels each preset adapts to (generated once, then read from the cache).
@@ -106,6 +106,17 @@ STUDY_DATA = $(or $(STUDY_DATA_$(STUDY)),--regions 101-110)
 study: $(STAMP)
 	$(BIN)/lasco data generate $(STUDY_DATA) --samples 5000
 	$(BIN)/python -m studies experiment --preset $(STUDY) --resume --workers $(STUDY_WORKERS)
+
+# Phase-rotation augmentation: the augmented preset (E-LASCO, the side network and LAM
+# fine-tuning with every training sample in 16 common-phase views; reports/augmented.*),
+# then its table against the comparison's runs without views (reports/augment.*; it needs
+# reports/comparison.json). Hours on a CPU; resumes where it stopped.
+.PHONY: augmented
+augmented: $(STAMP)
+	$(BIN)/lasco data generate --regions 101-110 --samples 5000
+	$(BIN)/python -m studies experiment --preset augmented --resume --workers $(STUDY_WORKERS)
+	if [ -f reports/comparison.json ]; then $(BIN)/python -m studies augment-table; \
+	else echo "augment table: waits for reports/comparison.json (make study)"; fi
 
 # The teacher probe: plug-ins adapted on all a region's training inputs labelled by the LAM
 # fine-tuned on 1,000 true labels, whether they can represent what fine-tuning learns

@@ -23,6 +23,10 @@ __all__ = [
     "capacity_findings",
     "capacity_markdown",
     "capacity_summary",
+    "check_pairs",
+    "check_report",
+    "headline_nmse",
+    "pct",
     "read_json",
     "write_capacity",
 ]
@@ -32,19 +36,21 @@ _KEYS = ("methods", "roles", "meta", "target_regions", "target_los", "headline_n
 _LAM_AGREES_DB = 1e-3  # the same LAM on the same split gives the same test NMSE
 
 
-def _nmse(report: dict[str, Any], method: str) -> dict[str, float]:
+def headline_nmse(report: dict[str, Any], method: str) -> dict[str, float]:
+    """A method's test NMSE (dB) per region at the report's headline n."""
     n = str(report["headline_n"])
     return report["methods"].get(method, {}).get("by_n", {}).get(n, {}).get("nmse_db", {})
 
 
-def _check_report(report: Any, name: str) -> None:
+def check_report(report: Any, name: str) -> None:
+    """DataError naming ``name`` unless ``report`` is a study report's JSON."""
     if not isinstance(report, dict) or (missing := [k for k in _KEYS if k not in report]):
         what = "not a JSON object" if not isinstance(report, dict) else f"no {missing}"
         raise DataError(f"{name}: not a study report ({what})")
 
 
-def _check_pairs(report: dict[str, Any], comparison: dict[str, Any], name: str) -> None:
-    """The capacity report must share the comparison's LAM, regions, splits and n."""
+def check_pairs(report: dict[str, Any], comparison: dict[str, Any], name: str) -> None:
+    """A report paired with the comparison must share its LAM, regions, splits and n."""
     for key in _SAME:
         if report.get(key) != comparison.get(key):
             raise ConfigError(
@@ -54,7 +60,10 @@ def _check_pairs(report: dict[str, Any], comparison: dict[str, Any], name: str) 
     mine, theirs = report["meta"].get("lam_sha256"), comparison["meta"].get("lam_sha256")
     if mine and theirs and mine != theirs:
         raise ConfigError(f"{name}: another LAM than the comparison's (ONNX sha256 differs)")
-    lam, their_lam = _nmse(report, report["roles"]["base"]), _nmse(comparison, "lam-only")
+    lam, their_lam = (
+        headline_nmse(report, report["roles"]["base"]),
+        headline_nmse(comparison, "lam-only"),
+    )
     for r in sorted(set(lam) & set(their_lam)):
         if abs(lam[r] - their_lam[r]) > _LAM_AGREES_DB:
             raise ConfigError(
@@ -70,9 +79,9 @@ def capacity_summary(
     comparison's report JSON. Returns one row per (method, reference size), ordered by
     method then reference size, each with the gain, the share of fine-tuning's gain (all,
     LOS, NLOS), the trainable parameters and the regions it covers."""
-    _check_report(comparison, "the comparison")
+    check_report(comparison, "the comparison")
     full_key = comparison["roles"]["full_finetune"]
-    full = _nmse(comparison, full_key)
+    full = headline_nmse(comparison, full_key)
     if not full:
         raise DataError(
             f"the comparison has no {full_key} at n = {comparison['headline_n']} yet: "
@@ -80,14 +89,14 @@ def capacity_summary(
         )
     rows: list[dict[str, Any]] = []
     for name, report in reports.items():
-        _check_report(report, name)
-        _check_pairs(report, comparison, name)
+        check_report(report, name)
+        check_pairs(report, comparison, name)
         base = report["roles"]["base"]
-        lam = _nmse(report, base)
+        lam = headline_nmse(report, base)
         for key, rec in report["methods"].items():
             if key == base or not rec.get("trainable_params"):
                 continue
-            own = _nmse(report, key)
+            own = headline_nmse(report, key)
             share = share_of_finetune(
                 own, lam, full, report["target_regions"], report["target_los"]
             )
@@ -158,7 +167,8 @@ def capacity_findings(
     return out
 
 
-def _pct(part: dict[str, Any] | None) -> str:
+def pct(part: dict[str, Any] | None) -> str:
+    """A share's fraction as a percentage, "-" without one."""
     if not part or part.get("fraction") is None:
         return "-"
     return f"{100 * part['fraction']:.0f} %"
@@ -181,11 +191,11 @@ def capacity_markdown(summary: dict[str, Any], figure: str = "capacity.png") -> 
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in summary["rows"]:
-        pct = 100 * r["trainable_params"] / r["lam_params"]
+        of_lam = 100 * r["trainable_params"] / r["lam_params"]
         lines.append(
             f"| {r['method']} | {r['reference']} ({r['reference_params']:,}) "
-            f"| {r['trainable_params']:,} ({pct:.1f} %) | {r['all']['gain_db']:+.2f} "
-            f"| {_pct(r.get('all'))} | {_pct(r.get('los'))} | {_pct(r.get('nlos'))} "
+            f"| {r['trainable_params']:,} ({of_lam:.1f} %) | {r['all']['gain_db']:+.2f} "
+            f"| {pct(r.get('all'))} | {pct(r.get('los'))} | {pct(r.get('nlos'))} "
             f"| {r['regions']}/{len(summary['regions'])} |"
         )
     if not summary["rows"]:
