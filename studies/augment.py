@@ -15,10 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lasco.channels.store import atomic_write_bytes
 from lasco.errors import DataError
 from studies.capacity import check_pairs, check_report, headline_nmse, pct, read_json
-from studies.plots import write_report
+from studies.plots import save_figure, write_report
 from studies.report.comparisons import sign_test
 from studies.summary import share_of_finetune
 
@@ -210,12 +209,7 @@ def _plot(summary: dict[str, Any], path: Path) -> Path:
         title=f"Phase-rotation augmentation, n = {summary['n']:,}",
     )
     ax.grid(alpha=0.3, axis="y")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    atomic_write_bytes(path, lambda f: fig.savefig(f, format="png", dpi=110))
-    plt.close(fig)
-    return path
+    return save_figure(fig, ax, path)
 
 
 def write_augment(

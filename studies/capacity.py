@@ -14,9 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lasco.channels.store import atomic_write_bytes
 from lasco.errors import ConfigError, DataError
-from studies.plots import write_report
+from studies.plots import save_figure, write_report
 from studies.summary import share_of_finetune
 
 __all__ = [
@@ -233,12 +232,7 @@ def _plot(summary: dict[str, Any], path: Path) -> Path:
         title=f"Plug-in capacity sweep, n = {summary['n']:,}",
     )
     ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    atomic_write_bytes(path, lambda f: fig.savefig(f, format="png", dpi=110))
-    plt.close(fig)
-    return path
+    return save_figure(fig, ax, path)
 
 
 def read_json(path: Path, what: str) -> Any:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["plot_experiment", "write_report"]
+__all__ = ["plot_experiment", "save_figure", "write_report"]
 
 
 def plot_experiment(result: dict[str, Any], path: str | Path) -> list[Path]:
@@ -79,3 +79,18 @@ def write_report(
     md = out.with_suffix(".md")
     atomic_write_bytes(md, lambda f: f.write(markdown(summary, png.name).encode()))
     return [out, md, png]
+
+
+def save_figure(fig: Any, ax: Any, path: Path) -> Path:
+    """Finish a one-axes report figure (a legend when something is labelled), save it to
+    ``path`` as a PNG atomically and close it; returns ``path``."""
+    import matplotlib.pyplot as plt
+
+    from lasco.channels.store import atomic_write_bytes
+
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    atomic_write_bytes(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    plt.close(fig)
+    return path
