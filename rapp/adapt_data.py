@@ -16,6 +16,7 @@ import onnxruntime as ort
 
 from datastore import LabelledSamples
 from lasco import metrics
+from lasco.channels import phase_views
 from lasco.codec import Projection
 from model_store import IncompatibleModel, Kind, ModelStore, StoreError, VerifiedArtifact
 from model_store.manifest import INPUT_NAME, OUTPUT_NAME
@@ -44,17 +45,20 @@ ORT_ROWS = 256
 
 @dataclass(frozen=True)
 class Split:
-    """One time slice of the samples: ``x``, ``y``, ``base``, ``ref`` ``[N, 2, 32, 32]
-    float32`` and the report times ``t_ns [N] int64``."""
+    """One time slice of the samples: ``x``, ``y``, ``base``, ``ref`` ``[R, 2, 32, 32]
+    float32`` and the report times ``t_ns [N] int64``. ``R = views * N``: with ``views > 1``
+    the rows are that many views of each sample, view-major (see lasco.train.SplitTensors)."""
 
     x: np.ndarray
     y: np.ndarray
     base: np.ndarray
     ref: np.ndarray
     t_ns: np.ndarray
+    views: int = 1
 
     def __len__(self) -> int:
-        return len(self.y)
+        """Distinct samples (rows / views)."""
+        return len(self.t_ns)
 
 
 @dataclass(frozen=True)
@@ -110,10 +114,13 @@ def prepare(
     val_fraction: float,
     held_out_fraction: float,
     threads: int | None = None,
+    phase_views: int = 1,
 ) -> Prepared:
     """Decode ``samples`` (oldest first, already checked to use the LAM's projection) to
     ``H_in``, run the LAM and the reference SAM on them with ONNX Runtime, and split them by
-    time (:func:`rapp.adapt_settings.split_sizes`)."""
+    time (:func:`rapp.adapt_settings.split_sizes`). With ``phase_views > 1`` the training
+    split also holds each sample's label rotated by common phases, with the codeword the
+    projection makes of each rotation (view 0 keeps the reported codeword)."""
     proj = Projection.from_id(lam.manifest.projection_id)
     if samples.codewords.shape[1] != proj.m:
         raise AdaptationError(
@@ -125,7 +132,28 @@ def prepare(
     n_train, n_val, _ = split_sizes(len(samples), val_fraction, held_out_fraction)
     bounds = (slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, None))
     parts = [Split(x[s], samples.labels[s], base[s], ref_out[s], samples.t_ns[s]) for s in bounds]
+    if phase_views > 1 and len(parts[0]):
+        parts[0] = _with_views(parts[0], proj, lam, ref, phase_views, threads)
     return Prepared(*parts)
+
+
+def _with_views(
+    train: Split,
+    proj: Projection,
+    lam: VerifiedArtifact,
+    ref: VerifiedArtifact,
+    views: int,
+    threads: int | None,
+) -> Split:
+    """``train`` with its labels in ``views`` common-phase rotations, view-major; the
+    rotations' inputs re-encoded and decoded by ``proj``, and the models run on them."""
+    y = phase_views(train.y, views)
+    rotated = y[len(train) :]
+    x_rot = proj.roundtrip(rotated).astype(np.float32, copy=False)
+    x = np.concatenate([train.x, x_rot])
+    base = np.concatenate([train.base, ort_outputs(lam.onnx, x_rot, threads)])
+    ref_out = np.concatenate([train.ref, ort_outputs(ref.onnx, x_rot, threads)])
+    return Split(x, y, base, ref_out, train.t_ns, views)
 
 
 @dataclass(frozen=True)

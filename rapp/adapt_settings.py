@@ -25,6 +25,7 @@ from schemas import Mode
 
 __all__ = [
     "ADAPTABLE_METHODS",
+    "MAX_PHASE_VIEWS",
     "NAME_PATTERN",
     "AdaptationError",
     "AdaptationSettings",
@@ -33,6 +34,9 @@ __all__ = [
     "proxy_name",
     "split_sizes",
 ]
+
+MAX_PHASE_VIEWS = 64
+"""The most phase views an adaptation takes: each multiplies the training rows' memory."""
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 """The manifest's name pattern (schemas/model-manifest.json)."""
@@ -122,6 +126,13 @@ class AdaptationSettings:
         ort_threads: ONNX Runtime intra-op threads for the LAM, reference SAM and running
             proxy (None: every core this process may use).
         parity_rows: held-out rows the export checks ONNX against torch on (1e-4 max abs).
+        phase_views: each training sample is also trained on in this many common-phase
+            rotations ``H e^{j 2 pi k / K}`` (lasco.channels.phase_views), the codeword of
+            each rotation made by the LAM's projection as a UE would report it; an epoch
+            still visits each sample once, in one view drawn at random, so it costs no
+            optimiser steps (only the LAM's and reference's outputs on every view). A
+            common phase is no property of an environment, so every view is a valid
+            sample of it. Default 1 (none).
     """
 
     method: str = "e-lasco"
@@ -134,6 +145,7 @@ class AdaptationSettings:
     seed: int = 0
     ort_threads: int | None = None
     parity_rows: int = 64
+    phase_views: int = 1
 
     def __post_init__(self) -> None:
         _check_method(self.method)
@@ -154,6 +166,10 @@ class AdaptationSettings:
             raise ConfigError(f"gate_margin_db must be >= 0 dB, got {self.gate_margin_db!r}")
         if self.parity_rows < 1:
             raise ConfigError(f"parity_rows must be at least 1, got {self.parity_rows}")
+        if not 1 <= self.phase_views <= MAX_PHASE_VIEWS:
+            raise ConfigError(
+                f"phase_views must lie in [1, {MAX_PHASE_VIEWS}], got {self.phase_views!r}"
+            )
 
     @property
     def export(self) -> ProxyExport:

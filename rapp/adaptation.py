@@ -89,7 +89,8 @@ def _fetch_pair(
 
 def _tensors(split: Split) -> SplitTensors:
     """A split as the training loop's cached tensors (``base``/``ref`` from ONNX Runtime)."""
-    return SplitTensors(*(torch.from_numpy(a) for a in (split.x, split.y, split.base, split.ref)))
+    arrays = (split.x, split.y, split.base, split.ref)
+    return SplitTensors(*(torch.from_numpy(a) for a in arrays), views=split.views)
 
 
 def _reference_model(ref_art: VerifiedArtifact, data: Prepared, rows: int) -> CsiRefiner:
@@ -193,6 +194,7 @@ def adapt_environment(
             val_fraction=settings.val_fraction,
             held_out_fraction=settings.held_out_fraction,
             threads=settings.ort_threads,
+            phase_views=settings.phase_views,
         )
         info["samples"] = replace(
             info["samples"], train=len(data.train), val=len(data.val), held_out=len(data.held_out)
@@ -256,6 +258,7 @@ def adapt_environment(
             "t_ns": {"first": int(data.train.t_ns[0]), "last": int(held.t_ns[-1])},
             "adapt": asdict(cfg),
             "gate_margin_db": settings.gate_margin_db,
+            "phase_views": settings.phase_views,
             "epochs": fit.epochs,
             "best_epoch": fit.best_epoch,
             "train_seconds": fit.seconds,

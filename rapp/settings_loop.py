@@ -213,6 +213,14 @@ class AdaptationGroup:
         why="more than the run-to-run noise of an NMSE over a few hundred samples",
         minimum=0,
     )
+    phase_views: int = setting(
+        1,
+        "common-phase rotations each training sample is also trained on (1: none)",
+        why="a common phase is no property of an environment: each rotation is a valid "
+        "sample of it, at no extra optimiser steps",
+        minimum=1,
+        maximum=64,
+    )
     lr: float = setting(
         1e-3,
         "learning rate of the proxy's training",

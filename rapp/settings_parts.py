@@ -138,6 +138,7 @@ def adaptation_settings(s: Settings) -> AdaptationSettings:
             gate_margin_db=a.gate_margin_db,
             seed=a.seed,
             ort_threads=a.ort_threads,
+            phase_views=a.phase_views,
         ),
     )
 

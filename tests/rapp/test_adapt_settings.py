@@ -52,6 +52,8 @@ def test_methods_the_rapp_cannot_adapt_with_are_refused(method, why):
         {"gate_margin_db": -0.1},
         {"gate_margin_db": float("nan")},
         {"parity_rows": 0},
+        {"phase_views": 0},
+        {"phase_views": 65},
     ],
 )
 def test_settings_are_checked(over):

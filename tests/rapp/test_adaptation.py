@@ -361,3 +361,38 @@ def test_split_is_by_time_newest_held_out(world):
     assert data.val.t_ns.max() < data.held_out.t_ns.min()
     assert data.held_out.t_ns.max() == samples.t_ns.max()
     assert data.train.t_ns.min() == np.sort(samples.t_ns)[50]
+
+
+def test_phase_views_augment_the_training_split_with_codewords_a_ue_would_send(world):
+    """View 0 is each sample as reported; view k its label times e^{j 2 pi k / K}, with
+    the projection's codeword of that rotation and the models' ONNX outputs on it.
+    Validation and held-out samples stay as reported."""
+    from rapp.adapt_data import ort_outputs
+
+    lam, ref = world.store.fetch("lam"), world.store.fetch("sam_ref")
+    samples = labelled(200)
+    kw = {"val_fraction": 0.1, "held_out_fraction": 0.2}
+    plain = prepare(samples, lam, ref, **kw)
+    data = prepare(samples, lam, ref, phase_views=4, **kw)
+    n = len(plain.train)
+    assert (len(data.train), data.train.views, len(data.train.y)) == (n, 4, 4 * n)
+    np.testing.assert_array_equal(data.train.x[:n], plain.train.x)  # as reported
+    label = plain.train.y[:, 0] + 1j * plain.train.y[:, 1]
+    turned = data.train.y[2 * n : 3 * n]  # view 2: times e^{j pi} = -1
+    np.testing.assert_allclose(turned[:, 0] + 1j * turned[:, 1], -label, atol=1e-6)
+    np.testing.assert_allclose(data.train.x[2 * n : 3 * n], PROJ.roundtrip(turned), atol=1e-5)
+    rows = data.train.x[n : 2 * n]
+    np.testing.assert_allclose(data.train.base[n : 2 * n], ort_outputs(lam.onnx, rows), atol=1e-5)
+    np.testing.assert_allclose(data.train.ref[n : 2 * n], ort_outputs(ref.onnx, rows), atol=1e-5)
+    for a, b in ((data.val, plain.val), (data.held_out, plain.held_out)):
+        assert a.views == 1
+        np.testing.assert_array_equal(a.x, b.x)
+
+
+def test_an_adaptation_with_phase_views_publishes_and_records_them(world):
+    out = adapt_environment(
+        ENV, labelled(), world.store, world.key, settings=settings(phase_views=4)
+    )
+    assert out.accepted, out.detail
+    assert (out.samples.train, out.samples.val, out.samples.held_out) == (210, 30, 60)
+    assert world.store.fetch(NAME, 1).manifest.training["phase_views"] == 4

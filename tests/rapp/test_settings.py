@@ -268,7 +268,14 @@ def test_the_defaults_are_the_parts_defaults():
 
 def test_the_parts_settings_carry_the_fields():
     config = {
-        "adaptation": {"lr": 0.01, "max_epochs": 7, "patience": 3, "batch_size": 16, "seed": 5},
+        "adaptation": {
+            "lr": 0.01,
+            "max_epochs": 7,
+            "patience": 3,
+            "batch_size": 16,
+            "seed": 5,
+            "phase_views": 8,
+        },
         "loop": {"new_environment_samples": 900, "pending_timeout_s": 60},
         "store": {"policy_uri": "s3://models"},
         "a1": {"url": "pms+http://pms:8081?ric_id=ric1", "service_id": "me", "attempts": 2},
@@ -282,7 +289,7 @@ def test_the_parts_settings_carry_the_fields():
         3,
         16,
     )
-    assert a.seed == a.adapt.seed == 5
+    assert a.seed == a.adapt.seed == 5 and a.phase_views == 8
     c = controller_settings(s)
     assert (c.new_environment_samples, c.pending_timeout_s, c.store_uri) == (
         900,
