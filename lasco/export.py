@@ -27,7 +27,14 @@ from lasco.errors import ConfigError, DataError
 from lasco.models import CsiRefiner, count_params
 from lasco.train import load_checkpoint, save_checkpoint
 from model_store import IncompatibleModel, InvalidManifest, Manifest, Producer, VerifiedArtifact
-from model_store.manifest import CSI_INPUTS, CSI_OUTPUTS, MANIFEST_FILE, MODEL_FILE, TORCH_FILE
+from model_store.manifest import (
+    CSI_INPUTS,
+    CSI_OUTPUTS,
+    HIDDEN_NAME,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    TORCH_FILE,
+)
 
 __all__ = [
     "ARTIFACT_FILES",
@@ -58,15 +65,38 @@ def sha256_file(path: str | Path) -> str:
 GRAPHS = ("fused", "standard")
 
 
-def export_onnx(model: CsiRefiner, path: str | Path, graph: str = "fused") -> Path:
+class _Tapped(torch.nn.Module):
+    """A refiner whose forward returns its output and its hidden states at ``taps``:
+    what ``torch.onnx.export`` traces for a graph with the ``h_taps`` output."""
+
+    def __init__(self, model: CsiRefiner, taps: tuple[int, ...]) -> None:
+        super().__init__()
+        self.model, self.taps = model, taps
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model(x, taps=self.taps)
+
+
+def _check_taps(model: CsiRefiner, taps: tuple[int, ...]) -> None:
+    if bad := [t for t in taps if not 1 <= t <= model.cfg.n_layers]:
+        raise ConfigError(f"taps {bad} are not blocks of a {model.cfg.n_layers}-block model")
+
+
+def export_onnx(
+    model: CsiRefiner, path: str | Path, graph: str = "fused", taps: tuple[int, ...] = ()
+) -> Path:
     """Export ``model`` to ONNX (opset 17) with a dynamic batch axis.
 
     ``graph="fused"`` (the default, for serving) writes the network with ONNX Runtime's
     fused transformer operators (``lasco.onnx_graph``); ``"standard"`` is
-    ``torch.onnx.export``'s graph of standard operators, for other ONNX engines.
+    ``torch.onnx.export``'s graph of standard operators, for other ONNX engines. With
+    ``taps`` (block numbers) the graph has a second output, ``h_taps [batch, len(taps),
+    32, d_model]``: the hidden states after those blocks, from the same pass (what a side
+    network reads; see lasco.collab.side_taps).
     """
     if graph not in GRAPHS:
         raise DataError(f"ONNX graph {graph!r} is not one of {GRAPHS}")
+    _check_taps(model, taps)
     path = Path(path)
     model = model.eval().cpu()
     if graph == "fused":
@@ -75,32 +105,38 @@ def export_onnx(model: CsiRefiner, path: str | Path, graph: str = "fused") -> Pa
         from lasco.onnx_graph import fused_refiner_graph
 
         weights = {k: v.detach().numpy() for k, v in model.state_dict().items()}
-        onnx.save(fused_refiner_graph(model.cfg.to_dict(), weights), str(path))
+        onnx.save(fused_refiner_graph(model.cfg.to_dict(), weights, taps=taps), str(path))
         return path
+    outputs = [OUTPUT, HIDDEN_NAME] if taps else [OUTPUT]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on the shape check
         torch.onnx.export(
-            model,
+            _Tapped(model, taps) if taps else model,
             (torch.zeros(2, 2, 32, 32),),
             str(path),
             input_names=[INPUT],
-            output_names=[OUTPUT],
-            dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+            output_names=outputs,
+            dynamic_axes={n: {0: "batch"} for n in (INPUT, *outputs)},
             opset_version=OPSET,
             dynamo=False,
         )
     return path
 
 
-def onnx_parity(model: CsiRefiner, onnx_path: str | Path, x: np.ndarray) -> float:
-    """Max abs difference between torch and ONNX Runtime on ``x [N, 2, 32, 32]``."""
+def onnx_parity(
+    model: CsiRefiner, onnx_path: str | Path, x: np.ndarray, taps: tuple[int, ...] = ()
+) -> float:
+    """Max abs difference between torch and ONNX Runtime on ``x [N, 2, 32, 32]``, over
+    the output and (with ``taps``, for a graph exported with them) the hidden states."""
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    got = sess.run([OUTPUT], {INPUT: x.astype(np.float32)})[0]
+    names = [OUTPUT, HIDDEN_NAME] if taps else [OUTPUT]
+    got = sess.run(names, {INPUT: x.astype(np.float32)})
     with torch.no_grad():
-        want = model.eval()(torch.from_numpy(x.astype(np.float32))).numpy()
-    return float(np.abs(got - want).max())
+        want = model.eval()(torch.from_numpy(x.astype(np.float32)), taps=taps)
+    want = want if taps else (want,)
+    return max(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want, strict=True))
 
 
 def write_artifact(

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from model_store.manifest import INPUT_NAME, OUTPUT_NAME
+from model_store.manifest import HIDDEN_NAME, INPUT_NAME, OUTPUT_NAME
 
 __all__ = ["FUSED_DOMAIN", "fused_refiner_graph"]
 
@@ -59,10 +59,16 @@ class _Graph:
 
 
 def fused_refiner_graph(
-    cfg: Mapping[str, Any], weights: Mapping[str, np.ndarray], *, name: str = "csi_refiner"
+    cfg: Mapping[str, Any],
+    weights: Mapping[str, np.ndarray],
+    *,
+    name: str = "csi_refiner",
+    taps: tuple[int, ...] = (),
 ) -> Any:
     """An ``onnx.ModelProto`` computing the refiner ``cfg`` (``ModelConfig.to_dict()``)
-    with ``weights`` (its state dict as numpy arrays)."""
+    with ``weights`` (its state dict as numpy arrays). With ``taps`` (block numbers, 1 =
+    after the first block) a second output ``h_taps [batch, len(taps), 32, d_model]``
+    holds those blocks' outputs, as ``CsiRefiner.forward(x, taps=taps)`` returns them."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -100,6 +106,9 @@ def fused_refiner_graph(
     t = g.node("Reshape", [t, g.const("shape_tok", np.array([0, 32, 64], np.int64))], ["tok"])
     z = g.node("MatMul", [t, g.const("embed.w", w["embed.weight"].T)], ["z_mm"])
     z = g.node("Add", [z, g.const("embed.b_pos", w["embed.bias"] + w["pos"])], ["z0"])
+    if bad := [t for t in taps if not 1 <= t <= layers]:
+        raise ValueError(f"taps {bad} are not blocks of a {layers}-block refiner")
+    tapped: dict[int, str] = {}  # block number -> its output (the residual stream)
     cur = z  # what the next attention reads: LN(z) pre-norm, z post-norm
     if pre:
         first = "blocks.0.norm1" if layers else "norm"
@@ -132,6 +141,7 @@ def fused_refiner_graph(
         else:
             (z,) = skip_norm(f, z, p + "norm2", p + "ff2", f"z2_{i}")
             cur = z
+        tapped[i + 1] = z
     h = linear(cur, "head", "head")
     h = g.node("Reshape", [h, g.const("shape_out", np.array([0, 32, 2, 32], np.int64))], ["head_r"])
     residual = bool(cfg.get("residual", True))
@@ -139,10 +149,16 @@ def fused_refiner_graph(
     if residual:
         g.node("Add", [INPUT_NAME, h], [OUTPUT_NAME])
 
-    def io(n: str) -> Any:
-        return helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", 2, 32, 32])
+    def io(n: str, shape=(2, 32, 32)) -> Any:
+        return helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", *shape])
 
-    graph = helper.make_graph(g.nodes, name, [io(INPUT_NAME)], [io(OUTPUT_NAME)], g.inits)
+    outputs = [io(OUTPUT_NAME)]
+    if taps:
+        axis = g.const("tap_axis", np.array([1], np.int64))
+        each = [g.node("Unsqueeze", [tapped[t], axis], [f"tap{t}"]) for t in taps]
+        g.node("Concat", each, [HIDDEN_NAME], axis=1)
+        outputs.append(io(HIDDEN_NAME, (len(taps), 32, int(cfg["d_model"]))))
+    graph = helper.make_graph(g.nodes, name, [io(INPUT_NAME)], outputs, g.inits)
     model = helper.make_model(
         graph,
         opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(FUSED_DOMAIN, 1)],

@@ -27,6 +27,7 @@ from schemas import Mode, SchemaValidationError, validate
 __all__ = [
     "CSI_INPUTS",
     "CSI_OUTPUTS",
+    "HIDDEN_NAME",
     "INPUT_NAME",
     "MANIFEST_FILE",
     "MODEL_FILE",
@@ -39,6 +40,7 @@ __all__ = [
     "TensorSpec",
     "check_compatible",
     "check_io",
+    "hidden_spec",
     "session_io",
 ]
 
@@ -49,6 +51,9 @@ MANIFEST_FILE, MODEL_FILE, SIGNATURE_FILE, TORCH_FILE = (
     "model.pt",
 )
 INPUT_NAME, OUTPUT_NAME = "h_in", "h_hat"
+HIDDEN_NAME = "h_taps"
+"""A LAM graph's optional second output: its hidden states after the blocks a side network
+reads, ``[batch, taps, 32, d_model] float32`` (:func:`hidden_spec`)."""
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16"}
 
 
@@ -99,6 +104,11 @@ def _batch_shape(shape: Sequence[Any]) -> tuple[int | str, ...]:
 
 CSI_INPUTS = (TensorSpec(INPUT_NAME, ("batch", 2, 32, 32), "float32"),)
 CSI_OUTPUTS = (TensorSpec(OUTPUT_NAME, ("batch", 2, 32, 32), "float32"),)
+
+
+def hidden_spec(taps: int, d_model: int) -> TensorSpec:
+    """The hidden-state output of a LAM graph exported with ``taps`` tapped blocks."""
+    return TensorSpec(HIDDEN_NAME, ("batch", taps, 32, d_model), "float32")
 
 
 def check_io(

@@ -41,6 +41,34 @@ def test_onnx_parity_on_random_inputs_and_batch_sizes(tmp_path, preset, residual
     assert max(errors.values()) <= 1e-4, errors
 
 
+@pytest.mark.parametrize("graph", GRAPHS)
+@pytest.mark.parametrize(("preset", "taps"), [("lam-mini", (1, 2)), ("sam", (1, 2)), ("sam", (2,))])
+def test_hidden_states_are_a_second_output_of_the_same_pass(tmp_path, preset, taps, graph):
+    """Pre-norm (lam-mini) and post-norm (sam) blocks: ``h_taps`` is what the torch model
+    returns for ``taps``, and ``h_hat`` is the graph without taps' to the bit."""
+    import onnxruntime as ort
+
+    from model_store.manifest import HIDDEN_NAME, hidden_spec, session_io
+
+    model = _scrambled(preset)
+    tapped = export_onnx(model, tmp_path / "t.onnx", graph, taps=taps)
+    plain = export_onnx(model, tmp_path / "p.onnx", graph)
+    x = np.random.default_rng(1).standard_normal((5, 2, 32, 32)).astype(np.float32)
+    assert onnx_parity(model, tapped, x, taps=taps) <= 1e-4
+    sess = ort.InferenceSession(str(tapped), providers=["CPUExecutionProvider"])
+    assert session_io(sess)[1][1] == hidden_spec(len(taps), model.cfg.d_model)
+    h_hat, hidden = sess.run(["h_hat", HIDDEN_NAME], {"h_in": x})
+    assert hidden.shape == (5, len(taps), 32, model.cfg.d_model)
+    alone = ort.InferenceSession(str(plain), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(h_hat, alone.run(["h_hat"], {"h_in": x})[0], atol=1e-6)
+
+
+def test_taps_that_are_no_blocks_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"taps \[3\]"):
+        export_onnx(build_model("sam"), tmp_path / "m.onnx", taps=(1, 3))
+    assert not (tmp_path / "m.onnx").exists()
+
+
 def test_a_zero_layer_refiner_exports_too(tmp_path):
     model = build_model(ModelConfig("flat", 0, 16, 16, 1, pre_norm=True)).eval()
     x = np.random.default_rng(0).standard_normal((3, 2, 32, 32)).astype(np.float32)
