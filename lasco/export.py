@@ -23,11 +23,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from lasco.collab import Collab
 from lasco.errors import ConfigError, DataError
 from lasco.models import CsiRefiner, count_params
 from lasco.train import load_checkpoint, save_checkpoint
 from model_store import IncompatibleModel, InvalidManifest, Manifest, Producer, VerifiedArtifact
 from model_store.manifest import (
+    BASE_NAME,
     CSI_INPUTS,
     CSI_OUTPUTS,
     HIDDEN_NAME,
@@ -40,11 +42,13 @@ __all__ = [
     "ARTIFACT_FILES",
     "GRAPHS",
     "export_onnx",
+    "export_side_onnx",
     "load_artifact",
     "model_from_store",
     "onnx_parity",
     "read_manifest",
     "sha256_file",
+    "side_parity",
     "store_models",
     "write_artifact",
 ]
@@ -137,6 +141,85 @@ def onnx_parity(
         want = model.eval()(torch.from_numpy(x.astype(np.float32)), taps=taps)
     want = want if taps else (want,)
     return max(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want, strict=True))
+
+
+class _SideServing(torch.nn.Module):
+    """A method reading the LAM's hidden states, as it is served: from ``h_in``, the LAM's
+    output and its hidden states (no LAM inside; the reference SAM's output unused)."""
+
+    def __init__(self, method: Collab) -> None:
+        super().__init__()
+        self.method = method
+
+    def forward(self, x: torch.Tensor, base: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        return self.method(x, base, None, hidden)
+
+
+def export_side_onnx(method: Collab, path: str | Path) -> Path:
+    """Export a method that reads the LAM's hidden states (the side network, the feature
+    readout) to ONNX (opset 17, standard operators, dynamic batch axis): inputs ``h_in``,
+    ``h_lam`` (the LAM's output) and ``h_taps`` (its hidden states, as a LAM graph
+    exported with the method's ``taps`` gives them), output ``h_hat``."""
+    if not method.needs_hidden:
+        raise ConfigError(f"{type(method).__name__} reads no hidden states: export its proxy")
+    method = method.eval().cpu()
+    d = method.tap_norm.normalized_shape[0]
+    names = [INPUT, BASE_NAME, HIDDEN_NAME]
+    example = (
+        torch.zeros(2, 2, 32, 32),
+        torch.zeros(2, 2, 32, 32),
+        torch.zeros(2, len(method.taps), 32, d),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _SideServing(method),
+            example,
+            str(path),
+            input_names=names,
+            output_names=[OUTPUT],
+            dynamic_axes={n: {0: "batch"} for n in (*names, OUTPUT)},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    _keep_inputs(Path(path), example, names)
+    return Path(path)
+
+
+def _keep_inputs(path: Path, example: tuple[torch.Tensor, ...], names: list[str]) -> None:
+    """Declare the inputs the tracer dropped because the method does not read them (the
+    feature readout ignores ``h_in``): every side graph takes the same three inputs."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(path))
+    have = {i.name for i in model.graph.input}
+    missing = [(n, t) for n, t in zip(names, example, strict=True) if n not in have]
+    if not missing:
+        return
+    for n, t in missing:
+        shape = ["batch", *t.shape[1:]]
+        model.graph.input.append(helper.make_tensor_value_info(n, TensorProto.FLOAT, shape))
+    order = {n: i for i, n in enumerate(names)}
+    inputs = sorted(model.graph.input, key=lambda i: order.get(i.name, len(order)))
+    del model.graph.input[:]
+    model.graph.input.extend(inputs)
+    onnx.save(model, str(path))
+
+
+def side_parity(
+    method: Collab, onnx_path: str | Path, x: np.ndarray, base: np.ndarray, hidden: np.ndarray
+) -> float:
+    """Max abs difference between a hidden-state method in torch and its ONNX export."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    feeds = {INPUT: x, BASE_NAME: base, HIDDEN_NAME: hidden}
+    got = sess.run([OUTPUT], {k: np.asarray(v, np.float32) for k, v in feeds.items()})[0]
+    with torch.no_grad():
+        t = (torch.from_numpy(np.asarray(a, np.float32)) for a in (x, base, hidden))
+        want = _SideServing(method.eval())(*t).numpy()
+    return float(np.abs(got - want).max())
 
 
 def write_artifact(

@@ -25,6 +25,7 @@ from model_store.errors import IncompatibleModel, InvalidManifest
 from schemas import Mode, SchemaValidationError, validate
 
 __all__ = [
+    "BASE_NAME",
     "CSI_INPUTS",
     "CSI_OUTPUTS",
     "HIDDEN_NAME",
@@ -41,6 +42,7 @@ __all__ = [
     "check_compatible",
     "check_io",
     "hidden_spec",
+    "side_inputs",
     "session_io",
 ]
 
@@ -52,6 +54,8 @@ MANIFEST_FILE, MODEL_FILE, SIGNATURE_FILE, TORCH_FILE = (
 )
 INPUT_NAME, OUTPUT_NAME = "h_in", "h_hat"
 HIDDEN_NAME = "h_taps"
+BASE_NAME = "h_lam"
+"""A side network's input holding the LAM's output ``f_base(h_in)`` for the same rows."""
 """A LAM graph's optional second output: its hidden states after the blocks a side network
 reads, ``[batch, taps, 32, d_model] float32`` (:func:`hidden_spec`)."""
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16"}
@@ -109,6 +113,16 @@ CSI_OUTPUTS = (TensorSpec(OUTPUT_NAME, ("batch", 2, 32, 32), "float32"),)
 def hidden_spec(taps: int, d_model: int) -> TensorSpec:
     """The hidden-state output of a LAM graph exported with ``taps`` tapped blocks."""
     return TensorSpec(HIDDEN_NAME, ("batch", taps, 32, d_model), "float32")
+
+
+def side_inputs(taps: int, d_model: int) -> tuple[TensorSpec, ...]:
+    """A side network's inputs: ``h_in``, the LAM's output ``h_lam`` and its hidden states
+    ``h_taps`` (its output is ``h_hat``, as every model's)."""
+    return (
+        CSI_INPUTS[0],
+        TensorSpec(BASE_NAME, ("batch", 2, 32, 32), "float32"),
+        hidden_spec(taps, d_model),
+    )
 
 
 def check_io(

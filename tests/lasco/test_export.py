@@ -69,6 +69,48 @@ def test_taps_that_are_no_blocks_are_refused(tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
+@pytest.mark.parametrize("key", ["side", "readout"])
+def test_a_hidden_state_plugin_serves_from_the_lams_exported_outputs(tmp_path, key):
+    """The LAM graph's h_hat and h_taps, fed to the plug-in's graph, give what the torch
+    method gives from the LAM in torch."""
+    import onnxruntime as ort
+
+    from lasco.collab import build_method, side_taps
+    from lasco.export import export_side_onnx, side_parity
+    from model_store.manifest import CSI_OUTPUTS, session_io, side_inputs
+
+    lam, ref = _scrambled("lam-mini"), _scrambled("sam", seed=1)
+    method = build_method(key, lam, ref)
+    with torch.no_grad():  # a trained plug-in: no zero head, mixed taps
+        for p in method.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    taps = side_taps(lam.cfg.n_layers)
+    x = np.random.default_rng(2).standard_normal((6, 2, 32, 32)).astype(np.float32)
+    lam_sess = ort.InferenceSession(
+        str(export_onnx(lam, tmp_path / "lam.onnx", taps=taps)), providers=["CPUExecutionProvider"]
+    )
+    base, hidden = lam_sess.run(["h_hat", "h_taps"], {"h_in": x})
+    path = export_side_onnx(method, tmp_path / "side.onnx")
+    assert side_parity(method, path, x, base, hidden) <= 1e-4
+    side = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    inputs, outputs = session_io(side)  # the same three inputs for every side graph
+    assert (inputs, outputs) == (list(side_inputs(len(taps), lam.cfg.d_model)), list(CSI_OUTPUTS))
+    got = side.run(["h_hat"], {"h_in": x, "h_lam": base, "h_taps": hidden})[0]
+    with torch.no_grad():
+        b, h = lam(torch.from_numpy(x), taps=taps)
+        want = method(torch.from_numpy(x), b, None, h).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_a_plugin_without_hidden_states_is_not_a_side_export(tmp_path):
+    from lasco.collab import build_method
+    from lasco.export import export_side_onnx
+
+    method = build_method("e-lasco", build_model("tiny"), build_model("tiny"))
+    with pytest.raises(ConfigError, match="reads no hidden states"):
+        export_side_onnx(method, tmp_path / "m.onnx")
+
+
 def test_a_zero_layer_refiner_exports_too(tmp_path):
     model = build_model(ModelConfig("flat", 0, 16, 16, 1, pre_norm=True)).eval()
     x = np.random.default_rng(0).standard_normal((3, 2, 32, 32)).astype(np.float32)
