@@ -11,6 +11,12 @@ An artifact is a folder with fixed file names (:data:`MANIFEST_FILE`, :data:`MOD
 2. it decodes the same UE projection (``projection_id``);
 3. a SAM (reference or proxy) was trained against that LAM (``lam_sha256``, the sha256 of
    the LAM's ``model.onnx``).
+
+Two exceptions to 1. A LAM may have a second output, ``h_taps [batch, T, 32, d_model]``:
+its hidden states after the blocks its manifest's ``taps`` names (:func:`lam_hidden`). A
+proxy in mode ``side`` (a side network) reads them: its inputs are ``h_in``, the LAM's
+output ``h_lam`` and ``h_taps`` (:func:`side_inputs`), so it serves only beside a LAM whose
+``h_taps`` has its shape.
 """
 
 from __future__ import annotations
@@ -41,9 +47,11 @@ __all__ = [
     "TensorSpec",
     "check_compatible",
     "check_io",
+    "expected_io",
     "hidden_spec",
-    "side_inputs",
+    "lam_hidden",
     "session_io",
+    "side_inputs",
 ]
 
 MANIFEST_FILE, MODEL_FILE, SIGNATURE_FILE, TORCH_FILE = (
@@ -150,6 +158,45 @@ def check_io(
                 raise IncompatibleModel(f"{what}: {side} {g.name!r} is {g.dtype}, not {w.dtype}")
 
 
+def lam_hidden(outputs: Sequence[TensorSpec], what: str = "LAM") -> TensorSpec | None:
+    """A LAM graph's hidden-state output (None when it has none): IncompatibleModel unless
+    its second output, if any, is ``h_taps [batch, T, 32, d_model] float32``."""
+    if len(outputs) < 2 or outputs[1].name != HIDDEN_NAME:
+        return None
+    got = outputs[1]
+    shape = got.shape
+    if len(shape) == 4 and all(isinstance(n, int) and n > 0 for n in (shape[1], shape[3])):
+        want = hidden_spec(int(shape[1]), int(shape[3]))
+        if got == want:
+            return got
+    raise IncompatibleModel(
+        f"{what}: output {HIDDEN_NAME!r} is {got.dtype} {list(shape)}, "
+        "expected float32 [batch, taps, 32, d_model]"
+    )
+
+
+def expected_io(
+    kind: Kind | str,
+    mode: Mode | str | None,
+    outputs: Sequence[TensorSpec],
+    serving_hidden: TensorSpec | None,
+    what: str = "model",
+) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """The inputs and outputs a model of ``kind`` and ``mode`` must have beside a LAM whose
+    hidden-state output is ``serving_hidden`` (``outputs``: the model's own, for a LAM)."""
+    if Kind(kind) is Kind.LAM:
+        hidden = lam_hidden(outputs, what)
+        return CSI_INPUTS, CSI_OUTPUTS + ((hidden,) if hidden else ())
+    if mode is not None and Mode(str(mode)) is Mode.SIDE:
+        if serving_hidden is None:
+            raise IncompatibleModel(
+                f"{what} reads the LAM's hidden states, and the LAM served exports none "
+                "(a LAM exported with taps does)"
+            )
+        return side_inputs(serving_hidden.shape[1], serving_hidden.shape[3]), CSI_OUTPUTS
+    return CSI_INPUTS, CSI_OUTPUTS
+
+
 def check_compatible(
     *,
     what: str,
@@ -160,11 +207,15 @@ def check_compatible(
     outputs: Sequence[TensorSpec],
     serving_projection_id: str,
     serving_lam_sha256: str,
+    mode: Mode | str | None = None,
+    serving_hidden: TensorSpec | None = None,
 ) -> None:
     """The one compatibility rule (see the module docstring); raises IncompatibleModel naming
     the first thing that does not match the LAM ``serving_lam_sha256`` decoding
-    ``serving_projection_id``."""
-    check_io(inputs, outputs, what)
+    ``serving_projection_id`` (whose hidden-state output is ``serving_hidden``, for a
+    model of ``mode`` side)."""
+    want = expected_io(kind, mode, outputs, serving_hidden, what)
+    check_io(inputs, outputs, what, want=want)
     if projection_id != serving_projection_id:
         raise IncompatibleModel(
             f"{what} expects projection {projection_id}, the LAM decodes {serving_projection_id}"
@@ -222,6 +273,7 @@ class Manifest:
     model: dict[str, Any] | None = None
     params: int | None = None
     onnx_graph: str | None = None
+    taps: tuple[int, ...] | None = None
     training: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -256,6 +308,7 @@ class Manifest:
             model=d.get("model"),
             params=d.get("params"),
             onnx_graph=d.get("onnx_graph"),
+            taps=tuple(d["taps"]) if d.get("taps") else None,
             training=dict(d.get("training") or {}),
             extra={k: v for k, v in d.items() if k not in known},
         )
@@ -305,6 +358,8 @@ class Manifest:
         for key in ("version", "model", "params", "onnx_graph"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
+        if self.taps is not None:
+            out["taps"] = list(self.taps)
         if self.mode is not None:
             out["mode"] = self.mode.value
         return {**out, **self.extra}
@@ -328,4 +383,6 @@ class Manifest:
             outputs=self.outputs,
             serving_projection_id=lam.projection_id,
             serving_lam_sha256=lam.onnx_sha256,
+            mode=self.mode,
+            serving_hidden=lam_hidden(lam.outputs, lam.label),
         )

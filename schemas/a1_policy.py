@@ -29,11 +29,13 @@ class Mode(str, Enum):
 
     LASCO:    H_hat = f_base + (f_pxy - f_ref)
     E_LASCO:  H_hat = f_pxy + alpha (f_base - f_ref)
+    SIDE:     H_hat = f_side(H_in, f_base, h) (a side network on the LAM's hidden states h)
     LAM_ONLY: H_hat = f_base (no proxy SAM)
     """
 
     LASCO = "lasco"
     E_LASCO = "e-lasco"
+    SIDE = "side"
     LAM_ONLY = "lam-only"
 
     @property

@@ -12,12 +12,30 @@ import onnxruntime as ort
 from lasco.codec import CSI_SHAPE
 from lasco.errors import ConfigError, LascoError
 from model_store import IncompatibleModel, Kind, check_compatible, check_io
-from model_store.manifest import INPUT_NAME, OUTPUT_NAME, session_io
+from model_store.manifest import (
+    BASE_NAME,
+    HIDDEN_NAME,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    TensorSpec,
+    expected_io,
+    session_io,
+)
 from schemas import Mode
 
-__all__ = ["INPUT", "OUTPUT", "IncompatibleProxy", "ProxySlot", "open_session", "prepare_proxy"]
+__all__ = [
+    "BASE",
+    "HIDDEN",
+    "INPUT",
+    "OUTPUT",
+    "IncompatibleProxy",
+    "ProxySlot",
+    "open_session",
+    "prepare_proxy",
+    "zero_feeds",
+]
 
-INPUT, OUTPUT = INPUT_NAME, OUTPUT_NAME
+INPUT, OUTPUT, BASE, HIDDEN = INPUT_NAME, OUTPUT_NAME, BASE_NAME, HIDDEN_NAME
 
 
 class IncompatibleProxy(LascoError, ValueError):
@@ -40,19 +58,34 @@ class ProxySlot:
 
 
 def open_session(
-    onnx: bytes, what: str, options: ort.SessionOptions, providers: list[str]
+    onnx: bytes,
+    what: str,
+    options: ort.SessionOptions,
+    providers: list[str],
+    kind: Kind | None = Kind.SAM_REF,
 ) -> ort.InferenceSession:
-    """An ONNX Runtime session of ``onnx`` whose inputs and outputs are CSI's; otherwise
-    IncompatibleProxy naming ``what``."""
+    """An ONNX Runtime session of ``onnx`` whose inputs and outputs are those of a model of
+    ``kind`` (a LAM's may add ``h_taps``; None: left to :func:`prepare_proxy`, which knows
+    the proxy's mode); otherwise IncompatibleProxy naming ``what``."""
     try:
         sess = ort.InferenceSession(onnx, sess_options=options, providers=providers)
     except Exception as exc:  # ORT's own exception types
         raise IncompatibleProxy(f"{what}: ONNX Runtime cannot load it: {exc}") from None
-    try:
-        check_io(*session_io(sess), what)
-    except IncompatibleModel as exc:
-        raise IncompatibleProxy(str(exc)) from None
+    if kind is not None:
+        try:
+            inputs, outputs = session_io(sess)
+            check_io(inputs, outputs, what, want=expected_io(kind, None, outputs, None, what))
+        except IncompatibleModel as exc:
+            raise IncompatibleProxy(str(exc)) from None
     return sess
+
+
+def zero_feeds(sess: ort.InferenceSession, batch: int) -> dict[str, np.ndarray]:
+    """Zeros for every input of ``sess``, ``batch`` rows each (warm-up runs)."""
+    return {
+        t.name: np.zeros((batch, *(int(n) for n in t.shape[1:])), np.float32)
+        for t in session_io(sess)[0]
+    }
 
 
 def prepare_proxy(
@@ -68,9 +101,11 @@ def prepare_proxy(
     projection_id: str,
     name: str = "",
     version: int | None = None,
+    serving_hidden: TensorSpec | None = None,
 ) -> ProxySlot:
-    """Check a proxy's session against the LAM served (model_store's compatibility rule),
-    warm it up, and return its slot; IncompatibleProxy or ConfigError otherwise."""
+    """Check a proxy's session against the LAM served (model_store's compatibility rule;
+    a side network's against the LAM's hidden-state output ``serving_hidden``), warm it
+    up, and return its slot; IncompatibleProxy or ConfigError otherwise."""
     proxy_modes = [m.value for m in Mode if m.uses_proxy]
     if str(mode) not in proxy_modes:
         raise ConfigError(f"proxy mode {str(mode)!r} is not one of {proxy_modes}")
@@ -87,10 +122,12 @@ def prepare_proxy(
             outputs=outputs,
             serving_projection_id=serving_projection_id,
             serving_lam_sha256=serving_lam_sha256,
+            mode=mode,
+            serving_hidden=serving_hidden,
         )
     except IncompatibleModel as exc:
         raise IncompatibleProxy(str(exc)) from None
-    warm = sess.run([OUTPUT], {INPUT: np.zeros((2, *CSI_SHAPE), np.float32)})[0]
+    warm = sess.run([OUTPUT], zero_feeds(sess, 2))[0]
     if warm.shape != (2, *CSI_SHAPE) or not np.isfinite(warm).all():
         raise IncompatibleProxy(f"proxy for {env_id!r} failed its warm-up run")
     return ProxySlot(

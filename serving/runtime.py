@@ -5,11 +5,15 @@ proxy SAM plugged in, combined as in docs/method.md:
 
     lasco     H_hat = f_base + (f_pxy - f_ref)
     e-lasco   H_hat = f_pxy + alpha (f_base - f_ref)
+    side      H_hat = f_side(H_in, f_base, h)        (h: the LAM's hidden states)
     no proxy  H_hat = f_base                       (the LAM alone)
 
 ``reconstruct`` decodes the codewords once (H_in = A^+ s), runs the LAM once over
 all valid rows (every environment together), the reference SAM once over the rows
-whose environment has a proxy, and each proxy over its own rows.
+whose environment has a lasco or e-lasco proxy, and each proxy over its own rows. A side
+network reads the LAM's output and hidden states from that same LAM run (a LAM exported
+with taps has them as its second output, ``h_taps``), so its rows cost no second LAM
+pass: it runs after the LAM, on its rows' ``H_in``, ``f_base`` and ``h``.
 
 Threads: every CPU session is single-threaded and one call's work (LAM, reference and
 proxy runs, each split into row chunks when large) is spread over ``threads``
@@ -36,8 +40,6 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from enum import IntEnum
 from types import MappingProxyType
 
 import numpy as np
@@ -46,14 +48,26 @@ import onnxruntime as ort
 from lasco.codec import CSI_SHAPE, Projection
 from lasco.errors import ConfigError
 from model_store import IncompatibleModel, Kind, ModelStore, VerifiedArtifact
+from model_store.manifest import lam_hidden, session_io
 from schemas import Mode
 from serving.proxies import (
+    BASE,
+    HIDDEN,
     INPUT,
     OUTPUT,
     IncompatibleProxy,
     ProxySlot,
     open_session,
     prepare_proxy,
+    zero_feeds,
+)
+from serving.rows import (
+    Job,
+    Reconstruction,
+    RowStatus,
+    gather_groups,
+    group_slices,
+    parse_rows,
 )
 from serving.scheduling import (
     cpu_count,
@@ -70,27 +84,6 @@ __all__ = [
     "Reconstruction",
     "RowStatus",
 ]
-
-
-class RowStatus(IntEnum):
-    """Per-row outcome of ``reconstruct``; refused rows hold zeros in ``h_hat``."""
-
-    OK = 0
-    NON_FINITE = 1
-    WRONG_LENGTH = 2
-
-
-@dataclass(frozen=True)
-class Reconstruction:
-    """``h_hat [N, 2, 32, 32] float32`` and ``status [N] int8`` (RowStatus)."""
-
-    h_hat: np.ndarray
-    status: np.ndarray
-    proxies_used: dict[str, int | None]
-
-    @property
-    def ok(self) -> np.ndarray:
-        return self.status == RowStatus.OK
 
 
 class LascoRuntime:
@@ -125,8 +118,10 @@ class LascoRuntime:
         )
         self.lam_sha256 = hashlib.sha256(lam_onnx).hexdigest()
         self.ref_sha256 = hashlib.sha256(ref_onnx).hexdigest()
-        self._lam = self._session(lam_onnx, "LAM")
-        self._ref = self._session(ref_onnx, "reference SAM")
+        self._lam = self._session(lam_onnx, "LAM", Kind.LAM)
+        self._ref = self._session(ref_onnx, "reference SAM", Kind.SAM_REF)
+        # the LAM's hidden-state output (None: it has none, and side networks are refused)
+        self.hidden = lam_hidden(session_io(self._lam)[1])
         self._lam_cost, self._ref_cost = float(len(lam_onnx)), float(len(ref_onnx))
         self._a_pinv_t = np.ascontiguousarray(projection.a_pinv.T)  # [M, 2048]
         self._lock = threading.Lock()
@@ -170,8 +165,8 @@ class LascoRuntime:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
-    def _session(self, onnx: bytes, what: str) -> ort.InferenceSession:
-        return open_session(onnx, what, self._so, self._providers)
+    def _session(self, onnx: bytes, what: str, kind: Kind | None = None) -> ort.InferenceSession:
+        return open_session(onnx, what, self._so, self._providers, kind)
 
     # -- proxies -----------------------------------------------------------------------
     @property
@@ -229,6 +224,7 @@ class LascoRuntime:
             onnx,
             serving_projection_id=self.projection.id,
             serving_lam_sha256=self.lam_sha256,
+            serving_hidden=self.hidden,
             **kw,  # type: ignore[arg-type]
         )
 
@@ -276,30 +272,11 @@ class LascoRuntime:
         with one_thread:
             return (codewords @ self._a_pinv_t).reshape(len(codewords), *CSI_SHAPE)
 
-    def _run(self, sess: ort.InferenceSession, x: np.ndarray) -> np.ndarray:
-        return sess.run([OUTPUT], {INPUT: x})[0]
-
-    def _rows(self, codewords: np.ndarray | Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        m = self.projection.m
-        if isinstance(codewords, np.ndarray) and codewords.ndim == 2:
-            n = len(codewords)
-            status = np.zeros(n, np.int8)
-            if codewords.shape[1] != m:
-                status[:] = RowStatus.WRONG_LENGTH
-                return np.zeros((n, m), np.float32), status
-            s = codewords.astype(np.float32, copy=False)
-        else:
-            rows = [np.asarray(r) for r in codewords]
-            status = np.array(
-                [RowStatus.OK if r.shape == (m,) else RowStatus.WRONG_LENGTH for r in rows], np.int8
-            )
-            s = np.zeros((len(rows), m), np.float32)
-            for i, r in enumerate(rows):
-                if status[i] == RowStatus.OK:
-                    s[i] = r
-        bad = ~np.isfinite(s).all(axis=1) & (status == RowStatus.OK)
-        status[bad] = RowStatus.NON_FINITE
-        return s, status
+    @staticmethod
+    def _run(
+        sess: ort.InferenceSession, feeds: Mapping[str, np.ndarray], names: Sequence[str]
+    ) -> list[np.ndarray]:
+        return sess.run(list(names), dict(feeds))
 
     def reconstruct(
         self, codewords: np.ndarray | Sequence[np.ndarray], env_ids: Sequence[str] | np.ndarray
@@ -313,7 +290,7 @@ class LascoRuntime:
             refused rows (NaN/Inf, wrong length) are zeros with their status set.
         """
         proxies = self._proxies  # one read: this call sees one consistent set
-        s, status = self._rows(codewords)
+        s, status = parse_rows(codewords, self.projection.m)
         env = np.asarray(env_ids, dtype=object)
         if len(env) != len(status):
             raise ConfigError(f"{len(status)} codeword rows but {len(env)} environment ids")
@@ -323,39 +300,61 @@ class LascoRuntime:
         if len(ok):
             x = self.decode(s[ok])
             groups = {e: np.flatnonzero(env[ok] == e) for e in set(env[ok]) if e in proxies}
-            # The rows with a proxy, grouped by environment: the reference SAM runs over all
-            # of them and each proxy over its slice (views, no copies).
-            rows = np.concatenate(list(groups.values())) if groups else np.zeros(0, np.int64)
-            x_pxy = x[rows]
-            base, ref, pxy = np.empty_like(x), np.empty_like(x_pxy), np.empty_like(x_pxy)
+            side = {e: idx for e, idx in groups.items() if proxies[e].mode is Mode.SIDE}
+            plain = {e: idx for e, idx in groups.items() if e not in side}
+            used = {e: proxies[e].version for e in groups}
+            base = np.empty_like(x)
+            lam_out = {OUTPUT: base}
+            if side:  # the hidden states, from the same LAM run
+                assert self.hidden is not None  # a side slot is admitted only then
+                shape = tuple(int(n) for n in self.hidden.shape[1:])
+                lam_out[HIDDEN] = np.empty((len(x), *shape), np.float32)
+            jobs = [(self._lam, {INPUT: x}, lam_out, self._lam_cost)]
+            # The rows with a lasco/e-lasco proxy, grouped by environment: the reference SAM
+            # runs over all of them and each proxy over its slice (views, no copies).
+            rows, x_pxy = gather_groups(plain, x)
+            ref, pxy = np.empty_like(x_pxy), np.empty_like(x_pxy)
             alpha = np.empty(len(rows), np.float32)
-            jobs = [(self._lam, x, base, self._lam_cost), (self._ref, x_pxy, ref, self._ref_cost)]
-            start = 0
-            for e, idx in groups.items():
-                slot, end = proxies[e], start + len(idx)
-                jobs.append((slot.session, x_pxy[start:end], pxy[start:end], slot.cost))
+            jobs.append((self._ref, {INPUT: x_pxy}, {OUTPUT: ref}, self._ref_cost))
+            for e, lo, hi in group_slices(plain):
+                slot = proxies[e]
+                jobs.append((slot.session, {INPUT: x_pxy[lo:hi]}, {OUTPUT: pxy[lo:hi]}, slot.cost))
                 # LASCO, f_base + (f_pxy - f_ref), is E-LASCO with alpha = 1.
-                alpha[start:end] = 1.0 if slot.mode is Mode.LASCO else slot.alpha
-                used[e] = slot.version
-                start = end
+                alpha[lo:hi] = 1.0 if slot.mode is Mode.LASCO else slot.alpha
             self._run_all(jobs)
             out[ok] = base
             if len(rows):
                 out[ok[rows]] = pxy + alpha[:, None, None, None] * (base[rows] - ref)
+            if side:
+                srows, xs = gather_groups(side, x)
+                bs, hs, ys = base[srows], lam_out[HIDDEN][srows], np.empty_like(xs)
+                self._run_all(
+                    [
+                        (
+                            proxies[e].session,
+                            {INPUT: xs[lo:hi], BASE: bs[lo:hi], HIDDEN: hs[lo:hi]},
+                            {OUTPUT: ys[lo:hi]},
+                            proxies[e].cost,
+                        )
+                        for e, lo, hi in group_slices(side)
+                    ]
+                )
+                out[ok[srows]] = ys
         return Reconstruction(out, status, used)
 
-    def _run_all(
-        self, jobs: Sequence[tuple[ort.InferenceSession, np.ndarray, np.ndarray, float]]
-    ) -> None:
-        """Run ``(session, input rows, output rows, cost per row)`` jobs over the workers."""
-        bins = plan_chunks(
-            [len(x) * c for _, x, _, c in jobs], [len(x) for _, x, _, _ in jobs], self.workers
-        )
+    def _run_all(self, jobs: Sequence[Job]) -> None:
+        """Run ``(session, inputs, outputs, cost per row)`` jobs over the workers: each
+        job's input and output arrays (by name) share their rows, split into chunks."""
+        sizes = [len(next(iter(feeds.values()))) for _, feeds, _, _ in jobs]
+        costs = [n * job[3] for n, job in zip(sizes, jobs, strict=True)]
+        bins = plan_chunks(costs, sizes, self.workers)
 
         def work(pieces: list[tuple[int, int, int]]) -> None:
             for j, lo, hi in pieces:
-                sess, x, y, _ = jobs[j]
-                y[lo:hi] = self._run(sess, x[lo:hi])
+                sess, feeds, outs, _ = jobs[j]
+                got = self._run(sess, {k: v[lo:hi] for k, v in feeds.items()}, list(outs))
+                for y, g in zip(outs.values(), got, strict=True):
+                    y[lo:hi] = g
 
         if self._pool is None or len(bins) == 1:
             for pieces in bins:
@@ -369,7 +368,6 @@ class LascoRuntime:
     def warm_up(self, batch: int = 8) -> float:
         """Run every session once; returns the seconds it took."""
         t0 = time.perf_counter()
-        x = np.zeros((batch, *CSI_SHAPE), np.float32)
         for sess in (self._lam, self._ref, *(p.session for p in self._proxies.values())):
-            self._run(sess, x)
+            self._run(sess, zero_feeds(sess, batch), [OUTPUT])
         return time.perf_counter() - t0

@@ -140,6 +140,7 @@ ALL = {
             "batch_size": 128,
             "seed": 7,
             "ort_threads": 2,
+            "phase_views": 8,
         },
         "store": {
             "uri": "s3://csi/models",

@@ -102,3 +102,39 @@ def test_check_io_accepts_exactly_the_csi_tensors():
     check_io(_spec(), _spec(name="h_hat"))
     with pytest.raises(IncompatibleModel, match="outputs"):
         check_io(_spec(), _spec(name="h_hat") * 2)
+
+
+def test_a_lam_may_export_its_hidden_states_and_a_side_network_reads_them(shipped):
+    from model_store.manifest import CSI_OUTPUTS, hidden_spec, side_inputs
+
+    lam, ref = shipped
+    tapped = dataclasses.replace(lam, outputs=(*CSI_OUTPUTS, hidden_spec(2, 128)), taps=(2, 4))
+    tapped.check_compatible(tapped)
+    ref.check_compatible(tapped)  # proxy SAMs need nothing of the hidden states
+    assert Manifest.from_dict(tapped.to_dict()).taps == (2, 4)
+    side = dataclasses.replace(ref, mode=Mode.SIDE, inputs=side_inputs(2, 128))
+    side.check_compatible(tapped)
+    with pytest.raises(IncompatibleModel, match="the LAM served exports none"):
+        side.check_compatible(lam)
+    with pytest.raises(IncompatibleModel, match="'h_taps' has shape"):
+        dataclasses.replace(side, inputs=side_inputs(2, 64)).check_compatible(tapped)
+    with pytest.raises(IncompatibleModel, match=r"expected inputs \['h_in'\]"):
+        dataclasses.replace(side, mode=Mode.E_LASCO).check_compatible(tapped)
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    [
+        TensorSpec("h_taps", ("batch", 2, 16, 128), "float32"),
+        TensorSpec("h_taps", ("batch", 2, 32), "float32"),
+        TensorSpec("h_taps", ("batch", 2, 32, 128), "float16"),
+    ],
+    ids=["tokens", "rank", "dtype"],
+)
+def test_a_lam_whose_hidden_states_are_malformed_is_refused(shipped, hidden):
+    from model_store.manifest import CSI_OUTPUTS
+
+    lam, _ = shipped
+    bad = dataclasses.replace(lam, outputs=(*CSI_OUTPUTS, hidden))
+    with pytest.raises(IncompatibleModel, match="expected float32 \\[batch, taps, 32, d_model\\]"):
+        bad.check_compatible(bad)

@@ -6,13 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from lasco.codec import Projection
 from lasco.errors import ConfigError
 from lasco.export import export_onnx
 from lasco.models import build_model
-from serving import IncompatibleProxy, LascoRuntime, RowStatus, plan_chunks
-
-PROJ = Projection.from_ratio("1/4", seed=0)
+from serving import IncompatibleProxy, RowStatus, plan_chunks
+from tests.serving.conftest import PROJ, add_proxy
 
 
 def _model(seed, bias=0.0):
@@ -31,18 +29,6 @@ def models(tmp_path_factory):
     return ms, onnx
 
 
-@pytest.fixture(params=[1, 3], ids=["1-worker", "3-workers"])
-def rt(models, request):
-    """Inline (one worker) and spread over a pool (three: chunks, proxies in parallel)."""
-    runtime = LascoRuntime(models[1]["lam"], models[1]["ref"], PROJ, threads=request.param)
-    yield runtime
-    runtime.close()
-
-
-def _add(rt, env, onnx, **kw):
-    return rt.set_proxy(env, onnx, lam_sha256=rt.lam_sha256, projection_id=PROJ.id, **kw)
-
-
 def _torch(models, x):
     ms = models[0]
     with torch.no_grad():
@@ -53,8 +39,8 @@ def test_mixed_environments_match_the_torch_formulas(rt, models):
     rng = np.random.default_rng(0)
     s = rng.standard_normal((9, PROJ.m)).astype(np.float32)
     env = ["a", "b", "c"] * 3
-    _add(rt, "a", models[1]["p1"], mode="lasco", alpha=0.7)  # LASCO ignores alpha
-    _add(rt, "b", models[1]["p2"], mode="e-lasco", alpha=0.3)
+    add_proxy(rt, "a", models[1]["p1"], mode="lasco", alpha=0.7)  # LASCO ignores alpha
+    add_proxy(rt, "b", models[1]["p2"], mode="e-lasco", alpha=0.3)
     res = rt.reconstruct(s, env)
     assert res.ok.all() and res.h_hat.shape == (9, 2, 32, 32) and res.h_hat.dtype == np.float32
     t = _torch(models, PROJ.decode(s))
@@ -67,7 +53,7 @@ def test_mixed_environments_match_the_torch_formulas(rt, models):
 
 
 def test_bad_rows_are_refused_and_the_rest_served(rt, models):
-    _add(rt, "a", models[1]["p1"])
+    add_proxy(rt, "a", models[1]["p1"])
     rng = np.random.default_rng(1)
     good = rng.standard_normal((3, PROJ.m)).astype(np.float32)
     nan_row = good[0].copy()
@@ -96,17 +82,17 @@ def test_whole_batch_of_wrong_width(rt):
 
 
 def test_incompatible_proxies_are_refused_and_the_old_one_stays(rt, models):
-    first = _add(rt, "a", models[1]["p1"])
+    first = add_proxy(rt, "a", models[1]["p1"])
     with pytest.raises(IncompatibleProxy, match="trained against LAM"):
         rt.set_proxy("a", models[1]["p2"], lam_sha256="0" * 64, projection_id=PROJ.id)
     with pytest.raises(IncompatibleProxy, match="expects projection gauss-0-256"):
         rt.set_proxy("a", models[1]["p2"], lam_sha256=rt.lam_sha256, projection_id="gauss-0-256")
     with pytest.raises(IncompatibleProxy, match="cannot load"):
-        _add(rt, "a", b"not onnx")
+        add_proxy(rt, "a", b"not onnx")
     with pytest.raises(ConfigError, match="mode"):
-        _add(rt, "a", models[1]["p2"], mode="magic")
+        add_proxy(rt, "a", models[1]["p2"], mode="magic")
     with pytest.raises(ConfigError, match="alpha"):
-        _add(rt, "a", models[1]["p2"], alpha=float("nan"))
+        add_proxy(rt, "a", models[1]["p2"], alpha=float("nan"))
     assert rt.proxies["a"] is first
 
 
@@ -122,14 +108,14 @@ def test_wrong_io_shapes_are_refused(rt, tmp_path):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     with pytest.raises(IncompatibleProxy, match=r"has shape .*, not \[.batch., 2, 32, 32\]"):
-        _add(rt, "a", model.SerializeToString())
+        add_proxy(rt, "a", model.SerializeToString())
     assert "a" not in rt.proxies
 
 
 def test_remove_proxy_goes_back_to_the_lam(rt, models):
     s = np.random.default_rng(2).standard_normal((2, PROJ.m)).astype(np.float32)
     lam_only = rt.reconstruct(s, ["a", "a"]).h_hat
-    _add(rt, "a", models[1]["p1"], mode="lasco")
+    add_proxy(rt, "a", models[1]["p1"], mode="lasco")
     assert not np.allclose(rt.reconstruct(s, ["a", "a"]).h_hat, lam_only)
     assert rt.remove_proxy("a").env_id == "a"
     assert np.array_equal(rt.reconstruct(s, ["a", "a"]).h_hat, lam_only)
