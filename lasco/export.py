@@ -17,38 +17,40 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from lasco.collab import Collab
 from lasco.errors import ConfigError, DataError
 from lasco.models import CsiRefiner, count_params
 from lasco.train import load_checkpoint, save_checkpoint
 from model_store import IncompatibleModel, InvalidManifest, Manifest, Producer, VerifiedArtifact
 from model_store.manifest import (
-    BASE_NAME,
     CSI_INPUTS,
     CSI_OUTPUTS,
     HIDDEN_NAME,
     MANIFEST_FILE,
     MODEL_FILE,
     TORCH_FILE,
+    hidden_spec,
 )
 
 __all__ = [
     "ARTIFACT_FILES",
     "GRAPHS",
+    "artifact_folder",
+    "draft_manifest",
     "export_onnx",
-    "export_side_onnx",
     "load_artifact",
     "model_from_store",
     "onnx_parity",
+    "parity_rows",
     "read_manifest",
     "sha256_file",
-    "side_parity",
     "store_models",
     "write_artifact",
 ]
@@ -143,83 +145,69 @@ def onnx_parity(
     return max(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want, strict=True))
 
 
-class _SideServing(torch.nn.Module):
-    """A method reading the LAM's hidden states, as it is served: from ``h_in``, the LAM's
-    output and its hidden states (no LAM inside; the reference SAM's output unused)."""
+@contextmanager
+def artifact_folder(folder: str | Path) -> Iterator[Path]:
+    """A temporary folder beside ``folder`` to write an artifact in; on success its files
+    are synced and it replaces ``folder`` in one rename, on any error it is removed: never
+    a half-written artifact."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        yield tmp
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
-    def __init__(self, method: Collab) -> None:
-        super().__init__()
-        self.method = method
 
-    def forward(self, x: torch.Tensor, base: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-        return self.method(x, base, None, hidden)
-
-
-def export_side_onnx(method: Collab, path: str | Path) -> Path:
-    """Export a method that reads the LAM's hidden states (the side network, the feature
-    readout) to ONNX (opset 17, standard operators, dynamic batch axis): inputs ``h_in``,
-    ``h_lam`` (the LAM's output) and ``h_taps`` (its hidden states, as a LAM graph
-    exported with the method's ``taps`` gives them), output ``h_hat``."""
-    if not method.needs_hidden:
-        raise ConfigError(f"{type(method).__name__} reads no hidden states: export its proxy")
-    method = method.eval().cpu()
-    d = method.tap_norm.normalized_shape[0]
-    names = [INPUT, BASE_NAME, HIDDEN_NAME]
-    example = (
-        torch.zeros(2, 2, 32, 32),
-        torch.zeros(2, 2, 32, 32),
-        torch.zeros(2, len(method.taps), 32, d),
+def draft_manifest(
+    tmp: Path,
+    files: tuple[str, ...],
+    *,
+    kind: str,
+    name: str,
+    projection_id: str,
+    training: dict[str, Any],
+    export_commit: str | None,
+    lam: Manifest | None,
+    **fields: Any,
+) -> Manifest:
+    """The draft manifest of the ``files`` written in ``tmp``, checked against ``lam`` (the
+    LAM artifact it goes with; ConfigError when it does not fit), written beside them."""
+    manifest = Manifest.draft(
+        kind=kind,
+        name=name,
+        projection_id=projection_id,
+        producer=Producer(
+            commit=str(training.get("commit", "unknown")),
+            config={k: v for k, v in training.items() if k != "commit"},
+            catalogue_hash=training.get("catalogue_hash"),
+            export_commit=export_commit,
+        ),
+        files={f: sha256_file(tmp / f) for f in files},
+        training=training,
+        **fields,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            _SideServing(method),
-            example,
-            str(path),
-            input_names=names,
-            output_names=[OUTPUT],
-            dynamic_axes={n: {0: "batch"} for n in (*names, OUTPUT)},
-            opset_version=OPSET,
-            dynamo=False,
-        )
-    _keep_inputs(Path(path), example, names)
-    return Path(path)
+    if lam is not None:
+        try:
+            manifest.check_compatible(lam)
+        except IncompatibleModel as exc:
+            raise ConfigError(f"cannot export {name!r} for {lam.label}: {exc}") from None
+    (tmp / MANIFEST_FILE).write_text(json.dumps(manifest.to_dict(), indent=1) + "\n")
+    return manifest
 
 
-def _keep_inputs(path: Path, example: tuple[torch.Tensor, ...], names: list[str]) -> None:
-    """Declare the inputs the tracer dropped because the method does not read them (the
-    feature readout ignores ``h_in``): every side graph takes the same three inputs."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    model = onnx.load(str(path))
-    have = {i.name for i in model.graph.input}
-    missing = [(n, t) for n, t in zip(names, example, strict=True) if n not in have]
-    if not missing:
-        return
-    for n, t in missing:
-        shape = ["batch", *t.shape[1:]]
-        model.graph.input.append(helper.make_tensor_value_info(n, TensorProto.FLOAT, shape))
-    order = {n: i for i, n in enumerate(names)}
-    inputs = sorted(model.graph.input, key=lambda i: order.get(i.name, len(order)))
-    del model.graph.input[:]
-    model.graph.input.extend(inputs)
-    onnx.save(model, str(path))
-
-
-def side_parity(
-    method: Collab, onnx_path: str | Path, x: np.ndarray, base: np.ndarray, hidden: np.ndarray
-) -> float:
-    """Max abs difference between a hidden-state method in torch and its ONNX export."""
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    feeds = {INPUT: x, BASE_NAME: base, HIDDEN_NAME: hidden}
-    got = sess.run([OUTPUT], {k: np.asarray(v, np.float32) for k, v in feeds.items()})[0]
-    with torch.no_grad():
-        t = (torch.from_numpy(np.asarray(a, np.float32)) for a in (x, base, hidden))
-        want = _SideServing(method.eval())(*t).numpy()
-    return float(np.abs(got - want).max())
+def parity_rows(parity_inputs: np.ndarray | None) -> np.ndarray:
+    """The rows an export is checked on: ``parity_inputs``, else 16 seeded random ones."""
+    if parity_inputs is not None:
+        return parity_inputs
+    return np.random.default_rng(0).standard_normal((16, 2, 32, 32)).astype(np.float32)
 
 
 def write_artifact(
@@ -238,9 +226,12 @@ def write_artifact(
     alpha: float | None = None,
     graph: str = "fused",
     export_commit: str | None = None,
+    taps: tuple[int, ...] = (),
 ) -> Manifest:
     """Write an unsigned artifact folder (a draft for ``ModelStore.publish``, which sets the
     version, the file hashes and the signature) atomically; returns the draft manifest.
+    A LAM exported with ``taps`` has its hidden states after those blocks as a second
+    output, ``h_taps`` (what side networks read), and names them in its manifest.
 
     Refuses (DataError) when the ONNX export disagrees with torch by more than 1e-4, and
     (ConfigError) a SAM that does not fit ``lam``, the LAM artifact it goes with
@@ -248,57 +239,37 @@ def write_artifact(
     """
     if lam is not None and lam_sha256 is None:
         lam_sha256 = lam.onnx_sha256
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
-        onnx_path = export_onnx(model, tmp / MODEL_FILE, graph)
-        x = (
-            parity_inputs
-            if parity_inputs is not None
-            else np.random.default_rng(0).standard_normal((16, 2, 32, 32)).astype(np.float32)
-        )
-        err = onnx_parity(model, onnx_path, x)
+    if taps and kind != "lam":
+        raise ConfigError(f"only a LAM exports hidden states, not a {kind}")
+    with artifact_folder(folder) as tmp:
+        onnx_path = export_onnx(model, tmp / MODEL_FILE, graph, taps)
+        err = onnx_parity(model, onnx_path, parity_rows(parity_inputs), taps)
         if err > 1e-4:
             raise DataError(f"ONNX export of {name!r} differs from torch by {err:.2e} (> 1e-4)")
         save_checkpoint(tmp / TORCH_FILE, model, kind, dict(training, projection_id=projection_id))
-        manifest = Manifest.draft(
+        outputs = CSI_OUTPUTS
+        if taps:
+            outputs = (*CSI_OUTPUTS, hidden_spec(len(taps), model.cfg.d_model))
+        return draft_manifest(
+            tmp,
+            (MODEL_FILE, TORCH_FILE),
             kind=kind,
             name=name,
             projection_id=projection_id,
-            producer=Producer(
-                commit=str(training.get("commit", "unknown")),
-                config={k: v for k, v in training.items() if k != "commit"},
-                catalogue_hash=training.get("catalogue_hash"),
-                export_commit=export_commit,
-            ),
-            files={f: sha256_file(tmp / f) for f in (MODEL_FILE, TORCH_FILE)},
+            training=training,
+            export_commit=export_commit,
+            lam=lam,
             environment_id=environment_id,
             alpha=alpha,
             model=model.cfg.to_dict(),
             params=count_params(model),
             lam_sha256=lam_sha256,
-            training=training,
             metrics=metrics,
             onnx_graph=graph,
+            outputs=outputs,
+            taps=taps or None,
             extra={"onnx_parity_max_abs": err},
         )
-        if lam is not None:
-            try:
-                manifest.check_compatible(lam)
-            except IncompatibleModel as exc:
-                raise ConfigError(f"cannot export {name!r} for {lam.label}: {exc}") from None
-        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest.to_dict(), indent=1) + "\n")
-        for f in tmp.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return manifest
 
 
 def read_manifest(folder: str | Path) -> Manifest:

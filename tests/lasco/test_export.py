@@ -76,7 +76,7 @@ def test_a_hidden_state_plugin_serves_from_the_lams_exported_outputs(tmp_path, k
     import onnxruntime as ort
 
     from lasco.collab import build_method, side_taps
-    from lasco.export import export_side_onnx, side_parity
+    from lasco.export_side import export_side_onnx, side_parity
     from model_store.manifest import CSI_OUTPUTS, session_io, side_inputs
 
     lam, ref = _scrambled("lam-mini"), _scrambled("sam", seed=1)
@@ -104,7 +104,7 @@ def test_a_hidden_state_plugin_serves_from_the_lams_exported_outputs(tmp_path, k
 
 def test_a_plugin_without_hidden_states_is_not_a_side_export(tmp_path):
     from lasco.collab import build_method
-    from lasco.export import export_side_onnx
+    from lasco.export_side import export_side_onnx
 
     method = build_method("e-lasco", build_model("tiny"), build_model("tiny"))
     with pytest.raises(ConfigError, match="reads no hidden states"):
@@ -206,3 +206,60 @@ def test_a_sam_for_another_projection_is_not_exported(tmp_path):
         **common,
     )
     assert sam.lam_sha256 == lam.onnx_sha256
+
+
+def test_a_lam_with_taps_and_its_side_network_publish_verify_and_serve(tmp_path):
+    """A LAM artifact exporting its hidden states, a side network artifact trained beside
+    it, both signed into a store: the store verifies them (ONNX I/O against the manifests)
+    and the runtime built from the store serves the side network as torch computes it."""
+    from lasco.codec import Projection
+    from lasco.collab import build_method, side_taps
+    from lasco.export_side import write_side_artifact
+    from model_store import ModelStore, TrustedKeys, generate_keypair, load_private_key
+    from schemas import Mode
+    from serving import LascoRuntime
+
+    proj = Projection.from_ratio("1/4", seed=0)
+    common = dict(projection_id=proj.id, training={"commit": "test"}, metrics={})
+    lam, ref = _scrambled("lam-mini"), _scrambled("sam", seed=1)
+    taps = side_taps(lam.cfg.n_layers)
+    lam_m = write_artifact(lam, tmp_path / "lam", kind="lam", name="lam", taps=taps, **common)
+    assert lam_m.taps == taps and [t.name for t in lam_m.outputs] == ["h_hat", "h_taps"]
+    write_artifact(ref, tmp_path / "ref", kind="sam_ref", name="sam_ref", lam=lam_m, **common)
+    side = build_method("side", lam, ref)
+    with torch.no_grad():
+        for p in side.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    x = torch.from_numpy(proj.decode(np.random.default_rng(3).standard_normal((4, proj.m))))
+    x = x.float()
+    with torch.no_grad():
+        base, hidden = lam(x, taps=taps)
+    side_m = write_side_artifact(
+        side,
+        tmp_path / "side",
+        name="proxy-7",
+        lam=lam_m,
+        environment_id="7",
+        training={"commit": "test"},
+        metrics={},
+        parity=(x.numpy(), base.numpy(), hidden.numpy()),
+    )
+    assert side_m.mode is Mode.SIDE and sorted(side_m.files) == ["model.onnx"]
+    k, pub = generate_keypair(tmp_path / "keys" / "k")
+    store = ModelStore(tmp_path / "store", TrustedKeys([pub]))
+    for name in ("lam", "ref", "side"):
+        store.publish(tmp_path / name, load_private_key(k))
+    rt = LascoRuntime.from_store(store, threads=1)
+    try:
+        rt.set_proxy_from_artifact("7", store.fetch("proxy-7"))
+        s = proj.encode(x.numpy())
+        got = rt.reconstruct(s, ["7"] * 4).h_hat
+        with torch.no_grad():
+            xs = torch.from_numpy(proj.decode(s))
+            b, h = lam(xs, taps=taps)
+            want = side(xs, b, None, h).numpy()
+        assert np.abs(got - want).max() <= 1e-4
+    finally:
+        rt.close()
+    with pytest.raises(ConfigError, match="only a LAM exports hidden states"):
+        write_artifact(ref, tmp_path / "r2", kind="sam_ref", name="r", taps=taps, **common)

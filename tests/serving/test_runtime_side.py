@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from lasco.collab import build_method, side_taps
-from lasco.export import export_onnx, export_side_onnx
+from lasco.export import export_onnx
+from lasco.export_side import export_side_onnx
 from lasco.models import build_model
 from serving import IncompatibleProxy, LascoRuntime
 from tests.serving.conftest import PROJ, add_proxy
