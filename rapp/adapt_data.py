@@ -3,13 +3,14 @@ reference SAM's outputs from their ONNX models (the LAM is a black box), and the
 proxy's reconstruction of the held-out samples.
 
 Shapes: ``x`` (``H_in = A^+ s``), ``y`` (labels), ``base`` (``f_base(x)``) and ``ref``
-(``f_ref(x)``) are all ``[N, 2, 32, 32] float32``.
+(``f_ref(x)``) are all ``[N, 2, 32, 32] float32``; ``hidden``, the LAM's hidden states from
+the same run (its ``h_taps`` output, for side networks), ``[N, T, 32, d_model]``.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import onnxruntime as ort
@@ -19,7 +20,7 @@ from lasco import metrics
 from lasco.channels import phase_views
 from lasco.codec import Projection
 from model_store import IncompatibleModel, Kind, ModelStore, StoreError, VerifiedArtifact
-from model_store.manifest import INPUT_NAME, OUTPUT_NAME
+from model_store.manifest import BASE_NAME, HIDDEN_NAME, INPUT_NAME, OUTPUT_NAME, lam_hidden
 from rapp.adapt_settings import AdaptationError, RunningProxy, split_sizes
 from schemas import Mode
 from serving import session_options
@@ -41,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 ORT_ROWS = 256
 """Rows per ONNX Runtime run: bounds the activations' memory for any sample count."""
+MAX_HIDDEN_BYTES = 4 << 30
+"""The most memory the LAM's cached hidden states of one adaptation may take (a side
+network trains on them: 32 KiB a row for the shipped LAM, times the phase views)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class Split:
     ref: np.ndarray
     t_ns: np.ndarray
     views: int = 1
+    hidden: np.ndarray | None = None
 
     def __len__(self) -> int:
         """Distinct samples (rows / views)."""
@@ -106,6 +111,40 @@ def ort_outputs(
     return out
 
 
+def lam_outputs(
+    lam: VerifiedArtifact, x: np.ndarray, threads: int | None, hidden: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The LAM's output on ``x`` and, with ``hidden``, its hidden states from the same runs
+    (its ``h_taps`` output; the caller checked it has one)."""
+    if not hidden:
+        return ort_outputs(lam.onnx, x, threads), None
+    sess = _session(lam.onnx, threads)
+    spec = lam_hidden(lam.manifest.outputs)
+    assert spec is not None
+    base = np.empty_like(x)
+    out = np.empty((len(x), *(int(n) for n in spec.shape[1:])), np.float32)
+    for i in range(0, len(x), ORT_ROWS):
+        rows = slice(i, i + ORT_ROWS)
+        base[rows], out[rows] = sess.run([OUTPUT_NAME, HIDDEN_NAME], {INPUT_NAME: x[rows]})
+    return base, out
+
+
+def _check_hidden(lam: VerifiedArtifact, rows: int) -> None:
+    """AdaptationError unless the LAM exports hidden states and ``rows`` of them fit."""
+    spec = lam_hidden(lam.manifest.outputs)
+    if spec is None:
+        raise AdaptationError(
+            f"{lam.manifest.label} exports no hidden states (h_taps): a side network needs a "
+            "LAM exported with taps"
+        )
+    row = 4 * int(np.prod([int(n) for n in spec.shape[1:]]))
+    if rows * row > MAX_HIDDEN_BYTES:
+        raise AdaptationError(
+            f"the LAM's hidden states of {rows:,} rows would take {rows * row / 2**30:.1f} GiB "
+            f"(> {MAX_HIDDEN_BYTES / 2**30:.0f}); lower max_samples or phase_views"
+        )
+
+
 def prepare(
     samples: LabelledSamples,
     lam: VerifiedArtifact,
@@ -115,12 +154,15 @@ def prepare(
     held_out_fraction: float,
     threads: int | None = None,
     phase_views: int = 1,
+    hidden: bool = False,
 ) -> Prepared:
     """Decode ``samples`` (oldest first, already checked to use the LAM's projection) to
     ``H_in``, run the LAM and the reference SAM on them with ONNX Runtime, and split them by
     time (:func:`rapp.adapt_settings.split_sizes`). With ``phase_views > 1`` the training
     split also holds each sample's label rotated by common phases, with the codeword the
-    projection makes of each rotation (view 0 keeps the reported codeword)."""
+    projection makes of each rotation (view 0 keeps the reported codeword). With ``hidden``
+    (a side network) every split also holds the LAM's hidden states; without, the held-out
+    one does when the LAM exports them (to score a running side network)."""
     proj = Projection.from_id(lam.manifest.projection_id)
     if samples.codewords.shape[1] != proj.m:
         raise AdaptationError(
@@ -128,10 +170,26 @@ def prepare(
             f"projection {proj.id} makes {proj.m}"
         )
     x = proj.decode(samples.codewords)
-    base, ref_out = ort_outputs(lam.onnx, x, threads), ort_outputs(ref.onnx, x, threads)
     n_train, n_val, _ = split_sizes(len(samples), val_fraction, held_out_fraction)
+    if hidden:
+        _check_hidden(lam, len(x) + (phase_views - 1) * n_train)
+    base, states = lam_outputs(lam, x, threads, hidden)
+    ref_out = ort_outputs(ref.onnx, x, threads)
     bounds = (slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, None))
-    parts = [Split(x[s], samples.labels[s], base[s], ref_out[s], samples.t_ns[s]) for s in bounds]
+    parts = [
+        Split(
+            x[s],
+            samples.labels[s],
+            base[s],
+            ref_out[s],
+            samples.t_ns[s],
+            hidden=None if states is None else states[s],
+        )
+        for s in bounds
+    ]
+    if not hidden and lam_hidden(lam.manifest.outputs) is not None and len(parts[2]):
+        held = parts[2]
+        parts[2] = replace(held, hidden=lam_outputs(lam, held.x, threads, True)[1])
     if phase_views > 1 and len(parts[0]):
         parts[0] = _with_views(parts[0], proj, lam, ref, phase_views, threads)
     return Prepared(*parts)
@@ -151,9 +209,11 @@ def _with_views(
     rotated = y[len(train) :]
     x_rot = proj.roundtrip(rotated).astype(np.float32, copy=False)
     x = np.concatenate([train.x, x_rot])
-    base = np.concatenate([train.base, ort_outputs(lam.onnx, x_rot, threads)])
+    base_rot, hidden_rot = lam_outputs(lam, x_rot, threads, train.hidden is not None)
+    base = np.concatenate([train.base, base_rot])
     ref_out = np.concatenate([train.ref, ort_outputs(ref.onnx, x_rot, threads)])
-    return Split(x, y, base, ref_out, train.t_ns, views)
+    states = None if train.hidden is None else np.concatenate([train.hidden, hidden_rot])
+    return Split(x, y, base, ref_out, train.t_ns, views, states)
 
 
 @dataclass(frozen=True)
@@ -170,7 +230,10 @@ def combine(
     mode: Mode, alpha: float, pxy: np.ndarray, base: np.ndarray, ref: np.ndarray
 ) -> np.ndarray:
     """A proxy's reconstruction as the runtime serves it, all ``[N, 2, 32, 32]``:
-    E-LASCO ``f_pxy + alpha (f_base - f_ref)``, LASCO ``f_base + f_pxy - f_ref``."""
+    E-LASCO ``f_pxy + alpha (f_base - f_ref)``, LASCO ``f_base + f_pxy - f_ref``; a side
+    network's output is the reconstruction itself."""
+    if mode is Mode.SIDE:
+        return pxy
     if mode is Mode.LASCO:
         return base + pxy - ref
     return pxy + np.float32(alpha) * (base - ref)
@@ -201,6 +264,26 @@ def score_running(
     m = art.manifest
     mode = running.mode or m.mode or Mode.E_LASCO
     alpha = running.alpha if running.alpha is not None else (m.alpha if m.alpha is not None else 1)
-    pxy = ort_outputs(art.onnx, held_out.x, threads)
+    if Mode(mode) is Mode.SIDE:
+        if held_out.hidden is None:
+            why = (
+                f"{running.name} v{running.version}: a side network, and the LAM exports no h_taps"
+            )
+            logger.warning("running proxy not scored: %s", why)
+            return RunningScore(None, skipped=why)
+        pxy = _side_outputs(art.onnx, held_out, threads)
+    else:
+        pxy = ort_outputs(art.onnx, held_out.x, threads)
     h_hat = combine(Mode(mode), float(alpha), pxy, held_out.base, held_out.ref)
     return RunningScore(metrics.nmse_db(h_hat, held_out.y), Mode(mode), float(alpha))
+
+
+def _side_outputs(onnx: bytes, split: Split, threads: int | None) -> np.ndarray:
+    """A side network's reconstruction of ``split`` (which holds the LAM's hidden states)."""
+    sess, out = _session(onnx, threads), np.empty_like(split.x)
+    assert split.hidden is not None
+    for i in range(0, len(split.x), ORT_ROWS):
+        rows = slice(i, i + ORT_ROWS)
+        feeds = {INPUT_NAME: split.x[rows], BASE_NAME: split.base[rows]}
+        out[rows] = sess.run([OUTPUT_NAME], {**feeds, HIDDEN_NAME: split.hidden[rows]})[0]
+    return out

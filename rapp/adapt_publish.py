@@ -7,13 +7,15 @@ import json
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from lasco.errors import LascoError
+from lasco.collab import Collab
+from lasco.errors import ConfigError, LascoError
 from lasco.export import write_artifact
+from lasco.export_side import write_side_artifact
 from lasco.models import CsiRefiner
 from model_store import Manifest, ModelStore, StoreError, TrustedKeys, VerificationError, verify
 from model_store.artifact import MANIFEST, MODEL, sha256
@@ -38,7 +40,7 @@ class PublishError(Exception):
 def publish_proxy(
     store: ModelStore,
     key: Ed25519PrivateKey,
-    proxy: CsiRefiner,
+    proxy: CsiRefiner | Collab,
     *,
     name: str,
     environment: str,
@@ -48,10 +50,13 @@ def publish_proxy(
     training: dict[str, Any],
     metrics: dict[str, float | None],
     parity_inputs: np.ndarray,
+    parity_lam: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Published:
     """Export ``proxy`` as a ``sam_proxy`` artifact of ``environment`` trained against
     ``lam`` (``parity_inputs [n, 2, 32, 32] float32``: ONNX must match torch to 1e-4 on
     them), sign it with ``key`` and publish it as the next version of ``name`` with ``mode``.
+    In mode side ``proxy`` is the side network, and ``parity_lam`` the LAM's output and
+    hidden states on ``parity_inputs``.
 
     Raises PublishError when the export or the store fails. A version the store wrote only
     in part (an object store that failed before the signature) is deleted again; one it
@@ -59,21 +64,31 @@ def publish_proxy(
     """
     with tempfile.TemporaryDirectory(prefix="rapp-proxy-") as tmp:
         folder = Path(tmp) / name
+        common = {"name": name, "training": training, "metrics": metrics, "lam": lam}
         try:
-            draft = write_artifact(
-                proxy,
-                folder,
-                kind="sam_proxy",
-                name=name,
-                projection_id=lam.projection_id,
-                training=training,
-                metrics=metrics,
-                lam=lam,
-                parity_inputs=parity_inputs,
-                environment_id=environment,
-                alpha=alpha,
-                export_commit=training.get("commit"),
-            )
+            if mode is Mode.SIDE:
+                if parity_lam is None:
+                    raise ConfigError("a side network's export needs the LAM's parity outputs")
+                draft = write_side_artifact(
+                    cast(Collab, proxy),
+                    folder,
+                    environment_id=environment,
+                    parity=(parity_inputs, *parity_lam),
+                    export_commit=training.get("commit"),
+                    **common,
+                )
+            else:
+                draft = write_artifact(
+                    cast(CsiRefiner, proxy),
+                    folder,
+                    kind="sam_proxy",
+                    projection_id=lam.projection_id,
+                    parity_inputs=parity_inputs,
+                    environment_id=environment,
+                    alpha=alpha,
+                    export_commit=training.get("commit"),
+                    **common,
+                )
         except (LascoError, OSError) as exc:
             raise PublishError(f"export of {name} failed: {exc}") from exc
         before: set[int] | None = None

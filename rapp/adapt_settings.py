@@ -1,14 +1,16 @@
 """Settings of one environment's adaptation, the methods the rApp may adapt with, and the
 store name of an environment's proxy SAM.
 
-The rApp holds the LAM only as a black box (its ONNX model in the store): a method may train
-nothing of the LAM (``needs_lam``), must train something, and its result must be servable by
-``serving.LascoRuntime``, which always combines a proxy with the LAM and the reference SAM
-(``schemas.Mode``). That leaves:
+The rApp holds the LAM only as its ONNX model in the store: a method may train nothing of
+the LAM (``needs_lam``), must train something, and its result must be servable by
+``serving.LascoRuntime``, which combines a proxy with the LAM and the reference SAM, or runs
+a side network on the LAM's output and hidden states (``schemas.Mode``). That leaves:
 
     e-lasco       the proxy and alpha          -> mode e-lasco, alpha learnt
     lasco         the proxy                    -> mode lasco
     sam-finetune  the SAM alone (H_hat = f_sam) -> mode e-lasco with alpha 0
+    side          the side network             -> mode side (a LAM exporting its hidden
+                                                  states, h_taps: grey box, no LAM weights)
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ class AdaptationError(ValueError):
 @dataclass(frozen=True)
 class ProxyExport:
     """How a trained method becomes a servable proxy: the attribute holding the proxy
-    network, the serving mode, and alpha (None: the method's learnt ``alpha``; for LASCO,
-    which has none, the manifest's alpha stays unset)."""
+    network ("": the whole method, a side network), the serving mode, and alpha (None:
+    the method's learnt ``alpha``; for LASCO, which has none, the manifest's alpha stays
+    unset)."""
 
     module: str
     mode: Mode
@@ -64,6 +67,7 @@ ADAPTABLE_METHODS: dict[str, ProxyExport] = {
     "e-lasco": ProxyExport("proxy", Mode.E_LASCO, learnt_alpha=True),
     "lasco": ProxyExport("proxy", Mode.LASCO),
     "sam-finetune": ProxyExport("sam", Mode.E_LASCO, alpha=0.0),
+    "side": ProxyExport("", Mode.SIDE),
 }
 """Method key (``lasco.collab.METHODS``) -> how its result serves."""
 
@@ -83,8 +87,9 @@ def _check_method(key: str) -> None:
         raise ConfigError(f"method {key!r} trains nothing, so it has no proxy to publish: {ok}")
     if key not in ADAPTABLE_METHODS:
         raise ConfigError(
-            f"method {key!r} has no serving mode (the runtime combines every proxy with the "
-            f"LAM and the reference SAM as LASCO or E-LASCO); use one of: {ok}"
+            f"method {key!r} has no serving mode (the runtime combines a proxy with the LAM "
+            f"and the reference SAM as LASCO or E-LASCO, or runs a side network); use one "
+            f"of: {ok}"
         )
 
 

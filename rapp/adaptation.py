@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, replace
+from types import SimpleNamespace
 from typing import Any, cast
 
 import numpy as np
@@ -27,9 +28,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from datastore import LabelledSamples
 from lasco import metrics
-from lasco.collab import build_method
+from lasco.collab import METHODS, build_method, side_taps
 from lasco.export import model_from_store
-from lasco.models import CsiRefiner
+from lasco.models import CsiRefiner, ModelConfig
 from lasco.provenance import git_commit
 from lasco.train import SplitTensors, adapt, evaluate, predict
 from model_store import IncompatibleModel, Kind, ModelStore, VerifiedArtifact
@@ -88,9 +89,26 @@ def _fetch_pair(
 
 
 def _tensors(split: Split) -> SplitTensors:
-    """A split as the training loop's cached tensors (``base``/``ref`` from ONNX Runtime)."""
+    """A split as the training loop's cached tensors (``base``/``ref`` and the LAM's hidden
+    states from ONNX Runtime)."""
     arrays = (split.x, split.y, split.base, split.ref)
-    return SplitTensors(*(torch.from_numpy(a) for a in arrays), views=split.views)
+    hidden = None if split.hidden is None else torch.from_numpy(split.hidden)
+    return SplitTensors(*(torch.from_numpy(a) for a in arrays), hidden, split.views)
+
+
+def _lam_shape(lam_art: VerifiedArtifact) -> CsiRefiner:
+    """What a side network needs of the LAM: its configuration (from its manifest), no
+    weights; AdaptationError unless the LAM exports the hidden states it reads."""
+    m = lam_art.manifest
+    if not m.model:
+        raise AdaptationError(f"{m.label}: its manifest does not describe its model")
+    stand_in = SimpleNamespace(cfg=ModelConfig(**m.model))
+    if tuple(m.taps or ()) != side_taps(stand_in.cfg.n_layers):
+        raise AdaptationError(
+            f"{m.label} exports the hidden states of blocks {list(m.taps or [])}; a side "
+            f"network reads blocks {list(side_taps(stand_in.cfg.n_layers))}"
+        )
+    return cast(CsiRefiner, stand_in)
 
 
 def _reference_model(ref_art: VerifiedArtifact, data: Prepared, rows: int) -> CsiRefiner:
@@ -181,6 +199,8 @@ def adapt_environment(
             )
         lam_art, ref_art = _fetch_pair(store, lam, sam_ref)
         info["lam"] = lam_art.manifest.label
+        reads_hidden = METHODS[settings.method].needs_hidden
+        lam_shape = _lam_shape(lam_art) if reads_hidden else cast(CsiRefiner, None)
         if samples.projection_id != lam_art.manifest.projection_id:
             return done(
                 Reason.PROJECTION_MISMATCH,
@@ -195,6 +215,7 @@ def adapt_environment(
             held_out_fraction=settings.held_out_fraction,
             threads=settings.ort_threads,
             phase_views=settings.phase_views,
+            hidden=reads_hidden,
         )
         info["samples"] = replace(
             info["samples"], train=len(data.train), val=len(data.val), held_out=len(data.held_out)
@@ -210,8 +231,9 @@ def adapt_environment(
     with clock.stage("train"):
         cfg = replace(settings.adapt, seed=settings.seed)
         torch.manual_seed(settings.seed)
-        # The plug-in methods never touch the LAM: it exists here only as cached outputs.
-        method = build_method(settings.method, cast(CsiRefiner, None), ref_model)
+        # The plug-in methods never touch the LAM: it exists here only as cached outputs
+        # (and, for a side network, its configuration and hidden states).
+        method = build_method(settings.method, lam_shape, ref_model)
         fit = adapt(
             method,
             _tensors(data.train),
@@ -276,7 +298,7 @@ def adapt_environment(
             published = publish_proxy(
                 store,
                 key,
-                getattr(method, spec.module),
+                getattr(method, spec.module) if spec.module else method,
                 name=name,
                 environment=environment,
                 lam=lam_art.manifest,
@@ -285,6 +307,9 @@ def adapt_environment(
                 training=training,
                 metrics=gate_metrics,
                 parity_inputs=held.x[: settings.parity_rows],
+                parity_lam=None
+                if held.hidden is None
+                else (held.base[: settings.parity_rows], held.hidden[: settings.parity_rows]),
             )
         except PublishError as exc:
             if exc.published is None:

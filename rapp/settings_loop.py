@@ -176,7 +176,7 @@ class AdaptationGroup:
         "the adaptation method",
         why="the best of the paper's plug-in methods; alpha lets it lean on the LAM as much "
         "as the data says",
-        enum=["e-lasco", "lasco", "sam-finetune"],
+        enum=["e-lasco", "lasco", "sam-finetune", "side"],
     )
     min_samples: int = setting(
         256,
