@@ -5,7 +5,7 @@
     POST /rapp/v1/environments/{env}/adaptations    adapt it at the next tick (202)
     POST /rapp/v1/environments/{env}/rollback       serve its previous proxy (200, A1 result)
     PUT  /rapp/v1/environments/{env}/cells          {"cells": [...]}: the cells it serves
-    PUT  /rapp/v1/environments/{env}/mode           {"mode": "lasco"|"e-lasco"|"lam-only"}
+    PUT  /rapp/v1/environments/{env}/mode           {"mode": "lasco"|"e-lasco"|"side"|"lam-only"}
     GET  /rapp/v1/adaptations                       the adaptations' history, with outcomes
     GET  /rapp/v1/health                            alive/ready (503 until the first tick)
     GET  /rapp/v1/metrics                           the loop's counters, Prometheus text

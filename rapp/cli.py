@@ -6,7 +6,7 @@
     csi-rapp adapt ENV                      adapt ENV at the next tick
     csi-rapp rollback ENV [--reason TEXT]   serve ENV with its previous proxy
     csi-rapp cells ENV CELL...              set the cells ENV serves
-    csi-rapp mode ENV MODE                  lasco, e-lasco or lam-only
+    csi-rapp mode ENV MODE                  lasco, e-lasco, side or lam-only
     csi-rapp adaptations [--environment ENV] [--limit N]
 
 The operator commands talk to the API at ``--url`` (default ``$CSI_RAPP_URL``, else
@@ -34,7 +34,7 @@ from rapp.settings import SettingsError, load_settings
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-MODES = ("lasco", "e-lasco", "lam-only")
+MODES = ("lasco", "e-lasco", "side", "lam-only")
 API = "/rapp/v1"
 
 

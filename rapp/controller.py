@@ -347,6 +347,13 @@ class RappController:
             env = self.table.get(environment)
             if mode.uses_proxy and not env.versions:
                 raise ValueError(f"{environment!r} has no proxy to serve in mode {mode}")
+            latest = env.versions[-1] if env.versions else None
+            if mode.uses_proxy and latest and (mode is Mode.SIDE) != (latest.mode is Mode.SIDE):
+                what = "a side network" if latest.mode is Mode.SIDE else "a proxy SAM"
+                raise ValueError(
+                    f"{environment!r} runs {latest.name} v{latest.version}, {what}: it cannot "
+                    f"serve in mode {mode}"
+                )
             self.table.update(environment, mode=mode)
             result = self._deploy(environment)
         self.events.emit(a1_event(environment, result))

@@ -268,6 +268,21 @@ def test_operator_requests(world):
         world.ctl.set_cells("101", ())
 
 
+def test_a_side_network_serves_in_mode_side_only_and_rolls_back_to_a_proxy(world):
+    first = _serving(world, "101", ("cell-1",), version=1)
+    side = ProxyVersion("proxy-101", 2, "e" * 64, Mode.SIDE, None)
+    world.ctl.table.update("101", versions=(first, side), mode=Mode.SIDE)
+    with pytest.raises(ValueError, match="proxy-101 v2, a side network: it cannot serve in mode"):
+        world.ctl.set_mode("101", Mode.E_LASCO)
+    assert world.ctl.set_mode("101", Mode.SIDE).ok
+    policy = world.a1.puts[-1][1]
+    assert policy.mode is Mode.SIDE and policy.proxy.version == 2 and policy.alpha is None
+    world.ctl.rollback("101")
+    assert world.a1.puts[-1][1].mode is Mode.E_LASCO and world.a1.puts[-1][1].proxy.version == 1
+    with pytest.raises(ValueError, match="proxy-101 v1, a proxy SAM: it cannot serve in mode side"):
+        world.ctl.set_mode("101", Mode.SIDE)
+
+
 def test_a_deployment_taking_effect_is_not_drift(world):
     """The step a new proxy brings (its SAM version in the telemetry) starts a new baseline."""
     rows = [
