@@ -23,6 +23,7 @@ from lasco.channels import (
     split_region,
     to_real,
 )
+from lasco.cli_export import add_export_command
 from lasco.codec import Projection, parse_ratio
 from lasco.errors import ConfigError, LascoError
 from lasco.export import sha256_file
@@ -253,39 +254,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from lasco.export import read_manifest, write_artifact
-    from lasco.train import load_checkpoint
-
-    model, kind, meta = load_checkpoint(args.checkpoint)
-    if not meta.get("complete", True):
-        raise ConfigError(f"{args.checkpoint} is from an unfinished pre-training run")
-    lam = None
-    if kind != "lam":
-        if not args.lam_artifact:
-            raise ConfigError(f"a {kind} artifact needs --lam-artifact (the LAM it goes with)")
-        lam = read_manifest(args.lam_artifact)
-    training = {k: v for k, v in meta.items() if k not in ("val_curve", "projection_id")}
-    metrics = {"source_test_nmse_db": meta.get("source_test_nmse_db")}
-    manifest = write_artifact(
-        model,
-        args.out,
-        kind=kind,
-        name=args.name or meta.get("preset"),
-        projection_id=meta["projection_id"],
-        training=training,
-        metrics=metrics,
-        lam=lam,
-        graph=args.graph,
-        export_commit=git_commit(),
-    )
-    print(
-        f"{manifest.name} ({kind}, {manifest.params:,} parameters) -> {args.out}; "
-        f"ONNX parity {manifest.extra['onnx_parity_max_abs']:.1e}"
-    )
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lasco", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true")
@@ -361,20 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
             )
             sp.add_argument("--out", help="write the adapted method's state here")
 
-    ex = sub.add_parser("export", help="write a checkpoint as an artifact folder (ONNX + torch)")
-    ex.add_argument("--checkpoint", required=True)
-    ex.add_argument("--out", required=True, help="artifact folder to write")
-    ex.add_argument("--name", help="artifact name (default: the model preset)")
-    ex.add_argument("--lam-artifact", help="for a SAM: the LAM artifact it was trained with")
-    ex.add_argument(
-        "--graph",
-        choices=("fused", "standard"),
-        default="fused",
-        help="ONNX graph: ONNX Runtime's fused transformer operators (default, for serving) "
-        "or torch.onnx's standard operators (other ONNX engines)",
-    )
-    ex.set_defaults(func=cmd_export)
-
+    add_export_command(sub)
     return p
 
 

@@ -197,8 +197,15 @@ def test_export_publish_and_load_back(capsys, tmp_path):
         )[0]
         == 0
     )
-    code, _, err = _run(capsys, "export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "d2"))
+    code, _, err = _run(
+        capsys, "export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "d2"), "--taps", "none"
+    )
     assert code == 0
+    from lasco.export import read_manifest
+
+    tapped, plain = read_manifest(tmp_path / "draft"), read_manifest(tmp_path / "d2")
+    assert tapped.taps == (1,) and [t.name for t in tapped.outputs] == ["h_hat", "h_taps"]
+    assert plain.taps is None and [t.name for t in plain.outputs] == ["h_hat"]
     sam_ckpt = tmp_path / "sam.pt"
     assert (
         _run(
