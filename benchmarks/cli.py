@@ -1,6 +1,7 @@
-"""``python -m benchmarks``: LascoRuntime (``runtime``), adaptation epochs (``adapt``), the
-xApp (``xapp``) and pre-training precision and compile (``pretrain``), each printing a table
-and writing JSON (and a PNG) with ``--json``."""
+"""``python -m benchmarks``: LascoRuntime (``runtime``), side networks against LASCO proxies
+in it (``runtime-side``), adaptation epochs (``adapt``), the xApp (``xapp``) and pre-training
+precision and compile (``pretrain``), each printing a table and writing JSON (and a PNG) with
+``--json``."""
 
 from __future__ import annotations
 
@@ -140,6 +141,28 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runtime_side(args: argparse.Namespace) -> int:
+    from benchmarks.runtime_side import format_side_bench, run_side_bench, write_side_bench
+    from lasco.export import store_models
+
+    lam, ref, manifest, _ = store_models(None, [])
+    quick = dict(batches=(16, 64), ks=(1, 10), min_runs=5, min_seconds=0.2) if args.quick else {}
+    result = run_side_bench(
+        lam, ref, Projection.from_id(manifest.projection_id), threads=args.threads, **quick
+    )
+    result["models"] = {
+        "source": f"shipped store: lam v{manifest.version} (exported again with taps)",
+        "lam": lam.cfg.to_dict(),
+        "sam": ref.cfg.to_dict(),
+        "commit": git_commit(),
+    }
+    print(format_side_bench(result))
+    if args.json:
+        for p in write_side_bench(result, args.json):
+            print(f"wrote {p}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true")
@@ -154,6 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--sam-preset", default="sam", help="with --lam-preset: the SAM preset")
     br.add_argument("--ratio", default="1/4", help="with --lam-preset: compression ratio")
     br.set_defaults(func=cmd_runtime)
+    bs = sub.add_parser(
+        "runtime-side", help="side networks against LASCO proxies in one LascoRuntime"
+    )
+    bs.add_argument("--json", help="write the records here (and a PNG beside it)")
+    bs.add_argument("--quick", action="store_true", help="a subset, in under a minute")
+    bs.add_argument("--threads", type=int, help="runtime workers (default: all cores)")
+    bs.set_defaults(func=cmd_runtime_side)
     ba = sub.add_parser(
         "adapt", help="seconds per adaptation epoch of every method, back to back in one run"
     )
