@@ -11,12 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from benchmarks.text import table
+
 __all__ = ["format_bench", "write_bench"]
-
-
-def _table(rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
 
 
 def format_bench(result: dict[str, Any]) -> str:
@@ -39,7 +36,7 @@ def format_bench(result: dict[str, Any]) -> str:
                 f"{r['compile_s']:.1f}" if r["compile_s"] is not None else "-",
             )
         )
-    lines += _table(rows)
+    lines += table(rows)
     d = result["data"]
     lines += ["", f"test NMSE at equal steps ({d['kind']}, {d['n_test']} test samples):"]
     rows = [("preset", "mode", "steps", "fp32 dB", "bf16 dB", "bf16-fp32 dB")]
@@ -54,7 +51,7 @@ def format_bench(result: dict[str, Any]) -> str:
                 f"{a['bf16_minus_fp32_db']:+.2f}",
             )
         )
-    lines += _table(rows)
+    lines += table(rows)
     return "\n".join(lines)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.text import table
 from lasco.codec import Projection
 from serving import LascoRuntime
 
@@ -228,8 +229,7 @@ def format_bench(result: dict[str, Any]) -> str:
                 f"{r['torch_over_ort']:.2f}" if "torch_over_ort" in r else "-",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines = table(rows)
     m = result["memory"]
     lines.append(
         f"memory, K = {m['k_envs']}: LASCO weights {m['lasco_weight_bytes'] / 2**20:.1f} MiB vs "

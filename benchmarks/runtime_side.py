@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.runtime import _time
+from benchmarks.text import table
 from lasco.codec import Projection
 from lasco.collab import build_method, side_taps
 from lasco.export import export_onnx
@@ -120,8 +121,7 @@ def format_side_bench(result: dict[str, Any]) -> str:
                 *(f"{r[k]:.3f}" for k in ratios),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines = table(rows)
     w = result["weights"]
     lines.append(
         f"weights, K = {w['k_envs']}: side networks {w['side_bytes'] / 2**20:.2f} MiB, LASCO "
