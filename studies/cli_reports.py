@@ -52,7 +52,15 @@ def cmd_teacher(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    lam, ref, lam_manifest, _ = store_models(args.store, args.trusted)
+    from studies.config import STUDIES
+
+    pinned = STUDIES["comparison"]  # the models the comparison ran on, unless --store
+    lam, ref, lam_manifest, _ = store_models(
+        args.store,
+        args.trusted,
+        lam_version=None if args.store else pinned.lam_version,
+        ref_version=None if args.store else pinned.ref_version,
+    )
     reports = {args.comparison: read_json(Path(args.comparison), "comparison report (make study)")}
     reports |= {p: read_json(Path(p), "study report") for p in args.true_labels}
     split = lambda v: tuple(x.strip() for x in v.split(",") if x.strip())  # noqa: E731

@@ -323,6 +323,14 @@ _PAPER_METHODS = (
     "e-lasco",
 )
 
+# The studies since the comparison ran on version 3 of the shipped models; later versions of
+# the same weights (version 4: the LAM's graph also outputs its hidden states) keep their
+# reports pairable (same ONNX sha256), and ``--store`` runs use that store's latest.
+_ON_V3: dict = {"lam_version": 3, "ref_version": 3}
+_PLUGINS = ("e-lasco", "refiner", "side", "readout")
+_SCENARIO_TARGETS = tuple(f"{s}-{los}" for s in ("uma", "rma", "inh") for los in ("los", "nlos"))
+_SCENARIO_TARGETS += ("cdl-a", "cdl-d")
+
 STUDIES: dict[str, StudyConfig] = {
     # The first adaptation study: the paper's methods and baselines at the paper's budget
     # (lr 1e-3, LAM weights 1e-4, at most 100 epochs, patience 20), the alpha sweep and
@@ -342,7 +350,7 @@ STUDIES: dict[str, StudyConfig] = {
     # The comparison on fair budgets: the paper's methods and the refiner and side network,
     # 300 epochs / patience 30 / 5-epoch warm-up, the rate chosen on validation from a
     # common grid; the data-efficiency curve for the plug-ins and the LAM-side methods.
-    "comparison": StudyConfig(methods=(*_PAPER_METHODS, "refiner", "side")),
+    "comparison": StudyConfig(methods=(*_PAPER_METHODS, "refiner", "side"), **_ON_V3),
     # The plug-ins at the headline n only, for the capacity sweep: run once per reference
     # SAM size (``--store`` with that reference, ``--json`` per size).
     # The feature readout (no trunk, no H_in) tells what the LAM's frozen features carry.
@@ -353,6 +361,7 @@ STUDIES: dict[str, StudyConfig] = {
         seed_methods=(),
         extra_seeds=(),
         roles=Roles(new_plugins=("refiner", "side", "readout")),
+        **_ON_V3,
     ),
     # The comparison's question again with phase-rotation augmentation: each of the 1,000
     # training samples in 16 common-phase views, one drawn per sample and epoch (the same
@@ -366,35 +375,19 @@ STUDIES: dict[str, StudyConfig] = {
         extra_seeds=(),
         phase_views=16,
         roles=Roles(new_plugins=("side",)),
+        **_ON_V3,
     ),
     # Targets a deployed LAM never saw: other TR 38.901 scenarios and CDL profiles.
     "scenarios": StudyConfig(
         catalogue="scenarios",
-        targets=(
-            "uma-los",
-            "uma-nlos",
-            "rma-los",
-            "rma-nlos",
-            "inh-los",
-            "inh-nlos",
-            "cdl-a",
-            "cdl-d",
-        ),
+        targets=_SCENARIO_TARGETS,
         ns=(1000, ALL),
-        methods=(
-            "lam-only",
-            "sam-only",
-            "e-lasco",
-            "refiner",
-            "side",
-            "readout",
-            "lora",
-            "lam-finetune",
-        ),
+        methods=("lam-only", "sam-only", *_PLUGINS, "lora", "lam-finetune"),
         curve_methods=("lam-finetune",),  # n = all: LAM fine-tuning only, the ceiling
         tune_targets=("uma-los", "uma-nlos"),
         seed_methods=(),
         extra_seeds=(),
         roles=Roles(new_plugins=("refiner", "side", "readout")),
+        **_ON_V3,
     ),
 }
