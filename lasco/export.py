@@ -86,6 +86,8 @@ class _Tapped(torch.nn.Module):
 def _check_taps(model: CsiRefiner, taps: tuple[int, ...]) -> None:
     if bad := [t for t in taps if not 1 <= t <= model.cfg.n_layers]:
         raise ConfigError(f"taps {bad} are not blocks of a {model.cfg.n_layers}-block model")
+    if list(taps) != sorted(set(taps)):
+        raise ConfigError(f"taps {list(taps)} must be distinct blocks in increasing order")
 
 
 def export_onnx(

@@ -18,7 +18,7 @@ import onnxruntime as ort
 from datastore import LabelledSamples
 from lasco import metrics
 from lasco.channels import phase_views
-from lasco.codec import Projection
+from lasco.codec import CSI_SHAPE, Projection
 from model_store import IncompatibleModel, Kind, ModelStore, StoreError, VerifiedArtifact
 from model_store.manifest import BASE_NAME, HIDDEN_NAME, INPUT_NAME, OUTPUT_NAME, lam_hidden
 from rapp.adapt_settings import AdaptationError, RunningProxy, split_sizes
@@ -42,9 +42,12 @@ logger = logging.getLogger(__name__)
 
 ORT_ROWS = 256
 """Rows per ONNX Runtime run: bounds the activations' memory for any sample count."""
-MAX_HIDDEN_BYTES = 4 << 30
-"""The most memory the LAM's cached hidden states of one adaptation may take (a side
-network trains on them: 32 KiB a row for the shipped LAM, times the phase views)."""
+MAX_CACHE_BYTES = 4 << 30
+"""The most memory one adaptation's cached arrays may take: ``x``, ``y``, ``base`` and
+``ref`` (32 KiB a row) and, for a side network, the LAM's hidden states (32 KiB a row for
+the shipped LAM), over every sample and phase view."""
+CODEC_ROWS = 4096
+"""Rows per re-encoding of rotated labels: bounds the codec's temporary arrays."""
 
 
 @dataclass(frozen=True)
@@ -106,9 +109,17 @@ def ort_outputs(
     per run: ``[N, 2, 32, 32] float32``."""
     sess = onnx if isinstance(onnx, ort.InferenceSession) else _session(onnx, threads)
     out = np.empty_like(x)
-    for i in range(0, len(x), ORT_ROWS):
-        out[i : i + ORT_ROWS] = sess.run([OUTPUT_NAME], {INPUT_NAME: x[i : i + ORT_ROWS]})[0]
+    _run_rows(sess, x, {OUTPUT_NAME: out})
     return out
+
+
+def _run_rows(sess: ort.InferenceSession, x: np.ndarray, outs: dict[str, np.ndarray]) -> None:
+    """Run ``sess`` on ``x``, ``ORT_ROWS`` rows at a time, into the arrays ``outs`` (by
+    output name; views of larger arrays are written in place)."""
+    for i in range(0, len(x), ORT_ROWS):
+        rows = slice(i, i + ORT_ROWS)
+        for y, got in zip(outs.values(), sess.run(list(outs), {INPUT_NAME: x[rows]}), strict=True):
+            y[rows] = got
 
 
 def lam_outputs(
@@ -118,30 +129,33 @@ def lam_outputs(
     (its ``h_taps`` output; the caller checked it has one)."""
     if not hidden:
         return ort_outputs(lam.onnx, x, threads), None
-    sess = _session(lam.onnx, threads)
-    spec = lam_hidden(lam.manifest.outputs)
-    assert spec is not None
-    base = np.empty_like(x)
-    out = np.empty((len(x), *(int(n) for n in spec.shape[1:])), np.float32)
-    for i in range(0, len(x), ORT_ROWS):
-        rows = slice(i, i + ORT_ROWS)
-        base[rows], out[rows] = sess.run([OUTPUT_NAME, HIDDEN_NAME], {INPUT_NAME: x[rows]})
+    base, out = np.empty_like(x), np.empty((len(x), *_hidden_shape(lam)), np.float32)
+    _run_rows(_session(lam.onnx, threads), x, {OUTPUT_NAME: base, HIDDEN_NAME: out})
     return base, out
 
 
-def _check_hidden(lam: VerifiedArtifact, rows: int) -> None:
-    """AdaptationError unless the LAM exports hidden states and ``rows`` of them fit."""
+def _hidden_shape(lam: VerifiedArtifact) -> tuple[int, ...]:
+    """One row's hidden states ``(T, 32, d_model)``; AdaptationError when the LAM has none."""
     spec = lam_hidden(lam.manifest.outputs)
     if spec is None:
         raise AdaptationError(
             f"{lam.manifest.label} exports no hidden states (h_taps): a side network needs a "
-            "LAM exported with taps"
+            "LAM exported with taps (lasco export --taps side)"
         )
-    row = 4 * int(np.prod([int(n) for n in spec.shape[1:]]))
-    if rows * row > MAX_HIDDEN_BYTES:
+    return tuple(int(n) for n in spec.shape[1:])
+
+
+def check_memory(lam: VerifiedArtifact, rows: int, hidden: bool) -> None:
+    """AdaptationError unless ``rows`` training rows (every sample and view) fit in
+    :data:`MAX_CACHE_BYTES` (with the LAM's hidden states when ``hidden``)."""
+    row = 4 * 4 * int(np.prod(CSI_SHAPE))
+    if hidden:
+        row += 4 * int(np.prod(_hidden_shape(lam)))
+    if rows * row > MAX_CACHE_BYTES:
         raise AdaptationError(
-            f"the LAM's hidden states of {rows:,} rows would take {rows * row / 2**30:.1f} GiB "
-            f"(> {MAX_HIDDEN_BYTES / 2**30:.0f}); lower max_samples or phase_views"
+            f"{rows:,} rows of cached outputs{' and hidden states' if hidden else ''} would "
+            f"take {rows * row / 2**30:.1f} GiB (> {MAX_CACHE_BYTES / 2**30:.0f}); lower "
+            "max_samples or phase_views"
         )
 
 
@@ -161,8 +175,8 @@ def prepare(
     time (:func:`rapp.adapt_settings.split_sizes`). With ``phase_views > 1`` the training
     split also holds each sample's label rotated by common phases, with the codeword the
     projection makes of each rotation (view 0 keeps the reported codeword). With ``hidden``
-    (a side network) every split also holds the LAM's hidden states; without, the held-out
-    one does when the LAM exports them (to score a running side network)."""
+    (a side network) every split also holds the LAM's hidden states. AdaptationError when
+    the cached arrays would not fit (:func:`check_memory`)."""
     proj = Projection.from_id(lam.manifest.projection_id)
     if samples.codewords.shape[1] != proj.m:
         raise AdaptationError(
@@ -171,8 +185,7 @@ def prepare(
         )
     x = proj.decode(samples.codewords)
     n_train, n_val, _ = split_sizes(len(samples), val_fraction, held_out_fraction)
-    if hidden:
-        _check_hidden(lam, len(x) + (phase_views - 1) * n_train)
+    check_memory(lam, len(x) + (phase_views - 1) * n_train, hidden)
     base, states = lam_outputs(lam, x, threads, hidden)
     ref_out = ort_outputs(ref.onnx, x, threads)
     bounds = (slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, None))
@@ -187,11 +200,9 @@ def prepare(
         )
         for s in bounds
     ]
-    if not hidden and lam_hidden(lam.manifest.outputs) is not None and len(parts[2]):
-        held = parts[2]
-        parts[2] = replace(held, hidden=lam_outputs(lam, held.x, threads, True)[1])
     if phase_views > 1 and len(parts[0]):
-        parts[0] = _with_views(parts[0], proj, lam, ref, phase_views, threads)
+        codes = samples.codewords.dtype
+        parts[0] = _with_views(parts[0], proj, lam, ref, phase_views, threads, codes)
     return Prepared(*parts)
 
 
@@ -202,17 +213,24 @@ def _with_views(
     ref: VerifiedArtifact,
     views: int,
     threads: int | None,
+    codeword_dtype: np.dtype,
 ) -> Split:
-    """``train`` with its labels in ``views`` common-phase rotations, view-major; the
-    rotations' inputs re-encoded and decoded by ``proj``, and the models run on them."""
-    y = phase_views(train.y, views)
-    rotated = y[len(train) :]
-    x_rot = proj.roundtrip(rotated).astype(np.float32, copy=False)
-    x = np.concatenate([train.x, x_rot])
-    base_rot, hidden_rot = lam_outputs(lam, x_rot, threads, train.hidden is not None)
-    base = np.concatenate([train.base, base_rot])
-    ref_out = np.concatenate([train.ref, ort_outputs(ref.onnx, x_rot, threads)])
-    states = None if train.hidden is None else np.concatenate([train.hidden, hidden_rot])
+    """``train`` with its labels in ``views`` common-phase rotations, view-major: each
+    rotation encoded by ``proj`` into a codeword of ``codeword_dtype`` (as the UEs report
+    them) and decoded, and the models run on it; every array filled in place."""
+    n, y = len(train), phase_views(train.y, views)
+    x, base, ref_out = np.empty_like(y), np.empty_like(y), np.empty_like(y)
+    x[:n], base[:n], ref_out[:n] = train.x, train.base, train.ref
+    states = None
+    if train.hidden is not None:
+        states = np.empty((len(y), *train.hidden.shape[1:]), np.float32)
+        states[:n] = train.hidden
+    for i in range(n, len(y), CODEC_ROWS):
+        rows = slice(i, i + CODEC_ROWS)
+        x[rows] = proj.decode(proj.encode(y[rows]).astype(codeword_dtype))
+    lam_out = {OUTPUT_NAME: base[n:]} | ({} if states is None else {HIDDEN_NAME: states[n:]})
+    _run_rows(_session(lam.onnx, threads), x[n:], lam_out)
+    _run_rows(_session(ref.onnx, threads), x[n:], {OUTPUT_NAME: ref_out[n:]})
     return Split(x, y, base, ref_out, train.t_ns, views, states)
 
 
@@ -265,12 +283,12 @@ def score_running(
     mode = running.mode or m.mode or Mode.E_LASCO
     alpha = running.alpha if running.alpha is not None else (m.alpha if m.alpha is not None else 1)
     if Mode(mode) is Mode.SIDE:
-        if held_out.hidden is None:
-            why = (
-                f"{running.name} v{running.version}: a side network, and the LAM exports no h_taps"
-            )
+        if lam_hidden(lam.manifest.outputs) is None:
+            why = f"{running.name} v{running.version}: a side network; the LAM has no h_taps"
             logger.warning("running proxy not scored: %s", why)
             return RunningScore(None, skipped=why)
+        if held_out.hidden is None:
+            held_out = replace(held_out, hidden=lam_outputs(lam, held_out.x, threads, True)[1])
         pxy = _side_outputs(art.onnx, held_out, threads)
     else:
         pxy = ort_outputs(art.onnx, held_out.x, threads)

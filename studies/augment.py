@@ -46,6 +46,8 @@ def augment_summary(augmented: dict[str, Any], comparison: dict[str, Any]) -> di
     views = int(augmented.get("config", {}).get("phase_views", 1))
     if views < 2:
         raise DataError("the augmented report has no phase views: run --preset augmented")
+    if int(comparison.get("config", {}).get("phase_views", 1)) > 1:
+        raise DataError("the comparison has phase views: give the report of the runs without")
     roles = augmented["roles"]
     ft, base = roles["full_finetune"], roles["base"]
     regions, los = augmented["target_regions"], augmented["target_los"]

@@ -102,7 +102,7 @@ def run_cell(
             epochs_to_95=e95,
             seconds_to_95=round(fit.seconds * e95 / max(1, fit.epochs), 3),
             val_curve=[round(v, 4) for v in fit.val_nmse_db],
-            train_flops=training_flops(method, lam, ref, len(tr), fit, len(va)),
+            train_flops=training_flops(method, lam, ref, tr.samples, fit, len(va), len(tr)),
         )
     nmse_db, gcs = evaluate(method, te)
     cell.update(

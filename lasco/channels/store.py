@@ -73,11 +73,14 @@ def phase_views(h_real: np.ndarray, views: int) -> np.ndarray:
         raise ConfigError(f"phase views must be >= 1, got {views}")
     if views == 1:
         return h
-    out = []
+    n = len(h)
+    out = np.empty((views * n, *h.shape[1:]), h.dtype)
     for k in range(views):
-        c, s = np.cos(2 * np.pi * k / views), np.sin(2 * np.pi * k / views)
-        out.append(np.stack([c * h[:, 0] - s * h[:, 1], s * h[:, 0] + c * h[:, 1]], axis=1))
-    return np.concatenate(out).astype(h.dtype, copy=False)
+        c, s = (h.dtype.type(f(2 * np.pi * k / views)) for f in (np.cos, np.sin))
+        view = out[k * n : (k + 1) * n]
+        np.subtract(c * h[:, 0], s * h[:, 1], out=view[:, 0])
+        np.add(s * h[:, 0], c * h[:, 1], out=view[:, 1])
+    return out
 
 
 @dataclass(frozen=True)

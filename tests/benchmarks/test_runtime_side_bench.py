@@ -33,10 +33,18 @@ def test_one_record_per_batch_and_k_with_ratios_of_its_own_timings(bench):
         assert r["side_over_lam"] == pytest.approx(r["side_p50_ms"] / r["lam_only_p50_ms"], 0.02)
 
 
-def test_weights_count_k_side_networks_against_k_proxies_and_the_reference(bench):
+def test_weights_count_k_side_networks_against_k_proxies_and_the_reference(bench, tmp_path):
+    from lasco.collab import build_method
+    from lasco.export import export_onnx
+    from lasco.export_side import export_side_onnx
+
+    lam, ref = build_model("lam-mini").eval(), build_model("tiny").eval()
+    side = export_side_onnx(build_method("side", lam, ref), tmp_path / "s.onnx").stat().st_size
+    proxy = export_onnx(ref, tmp_path / "p.onnx").stat().st_size
     w = bench["weights"]
-    assert w["k_envs"] == 2 and w["side_bytes"] > 0 and w["lasco_bytes"] > 0
-    assert w["side_bytes"] % 2 == 0 and w["lasco_bytes"] % 3 == 0
+    assert w["k_envs"] == 2
+    assert w["side_bytes"] == pytest.approx(2 * side, rel=0.01)
+    assert w["lasco_bytes"] == pytest.approx(3 * proxy, rel=0.01)
 
 
 def test_report_table_and_files(bench, tmp_path):

@@ -66,6 +66,8 @@ def test_hidden_states_are_a_second_output_of_the_same_pass(tmp_path, preset, ta
 def test_taps_that_are_no_blocks_are_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"taps \[3\]"):
         export_onnx(build_model("sam"), tmp_path / "m.onnx", taps=(1, 3))
+    with pytest.raises(ConfigError, match="distinct blocks in increasing order"):
+        export_onnx(build_model("sam"), tmp_path / "m.onnx", taps=(2, 1))
     assert not (tmp_path / "m.onnx").exists()
 
 

@@ -112,7 +112,7 @@ def test_prepared_splits_hold_the_lams_hidden_states_for_every_view(world):
 
 
 def test_hidden_states_that_would_not_fit_in_memory_are_refused(world, monkeypatch):
-    monkeypatch.setattr(adapt_data, "MAX_HIDDEN_BYTES", 1 << 20)
+    monkeypatch.setattr(adapt_data, "MAX_CACHE_BYTES", 1 << 20)
     with pytest.raises(AdaptationError, match="lower max_samples or phase_views"):
         adapt_environment(ENV, labelled(), world.store, world.key, settings=settings(method="side"))
     assert world.store.versions(NAME) == []
@@ -121,7 +121,16 @@ def test_hidden_states_that_would_not_fit_in_memory_are_refused(world, monkeypat
 def test_a_lam_without_hidden_states_cannot_adapt_a_side_network(tmp_path):
     key, trusted = _drafts(tmp_path / "drafts", ())
     store = _store(tmp_path / "drafts", key, trusted, tmp_path / "store")
-    with pytest.raises(AdaptationError, match="exports the hidden states of blocks \\[\\]"):
+    with pytest.raises(AdaptationError, match=r"lam v1 exports no hidden states \(h_taps\)"):
         adapt_environment(ENV, labelled(), store, key, settings=settings(method="side"))
     out = adapt_environment(ENV, labelled(), store, key, settings=settings())  # e-lasco still
     assert out.reason in (Reason.ACCEPTED, Reason.NOT_BETTER_THAN_LAM)
+
+
+def test_phase_views_that_would_not_fit_in_memory_are_refused_for_any_method(world, monkeypatch):
+    monkeypatch.setattr(adapt_data, "MAX_CACHE_BYTES", 300 * 32 * 1024)  # 300 plain rows
+    over = settings(phase_views=4)  # 300 samples + 3 more views of 210: 930 rows
+    with pytest.raises(AdaptationError, match="930 rows of cached outputs would take"):
+        adapt_environment(ENV, labelled(), world.store, world.key, settings=over)
+    out = adapt_environment(ENV, labelled(), world.store, world.key, settings=settings())
+    assert out.samples.usable == 300  # without views they fit

@@ -88,6 +88,8 @@ def test_shares_of_plain_and_of_augmented_fine_tuning():
 def test_a_report_without_views_or_of_another_lam_is_refused():
     with pytest.raises(DataError, match="no phase views"):
         augment_summary(PLAIN, PLAIN)
+    with pytest.raises(DataError, match="the comparison has phase views"):
+        augment_summary(AUGMENTED, AUGMENTED)
     other = dict(AUGMENTED, meta={**META, "lam_sha256": "cd" * 32})
     with pytest.raises(ConfigError, match="another LAM"):
         augment_summary(other, PLAIN)

@@ -193,6 +193,14 @@ def test_an_augmented_study_runs_with_its_own_hash(tiny, tmp_path):
     cfg = replace(tiny.cfg, ns=(8,), alpha_grid=(), extra_seeds=(), phase_views=2)
     report = run_tiny(cfg, tiny.lam, tiny.ref, tiny.cache, tmp_path / "a", log=lambda _: None)
     assert report["cells_done"] == report["cells_total"] == 2 * 4
+    # an epoch visits each of the 8 samples once; the LAM and reference ran on both views
+    f_lam, f_ref, n, n_val = forward_flops(tiny.lam.cfg), forward_flops(tiny.ref.cfg), 8, 4
+    lasco, ft = (report["methods"][m]["by_n"]["8"] for m in ("lasco", "lam-finetune"))
+    e = lasco["epochs"]
+    once = (f_lam + f_ref) * (2 * n + n_val)
+    assert lasco["train_flops"] == 3 * f_ref * n * e + f_ref * n_val * (e + 1) + once
+    e = ft["epochs"]
+    assert ft["train_flops"] == 3 * f_lam * n * e + f_lam * n_val * (e + 1)
     with pytest.raises(ConfigError, match="another"):
         run_tiny(tiny.cfg, tiny.lam, tiny.ref, tiny.cache, tmp_path / "a", resume=True)
     with pytest.raises(ConfigError, match="phase_views"):
