@@ -107,7 +107,11 @@ def test_check_io_accepts_exactly_the_csi_tensors():
 def test_a_lam_may_export_its_hidden_states_and_a_side_network_reads_them(shipped):
     from model_store.manifest import CSI_OUTPUTS, hidden_spec, side_inputs
 
-    lam, ref = shipped
+    shipped_lam, ref = shipped
+    assert shipped_lam.taps == (2, 4)  # the shipped LAM serves side networks
+    assert shipped_lam.outputs == (*CSI_OUTPUTS, hidden_spec(2, 128))
+    lam = dataclasses.replace(shipped_lam, outputs=CSI_OUTPUTS, taps=None)  # one without
+    lam.check_compatible(lam)
     tapped = dataclasses.replace(lam, outputs=(*CSI_OUTPUTS, hidden_spec(2, 128)), taps=(2, 4))
     tapped.check_compatible(tapped)
     ref.check_compatible(tapped)  # proxy SAMs need nothing of the hidden states
