@@ -17,12 +17,19 @@ __all__ = ["main"]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from lasco_ric.demo import run_demo
     from lasco_ric.demo_report import table
+    from lasco_ric.demo_world import DemoPlan
+    from rapp.adapt_settings import AdaptationSettings
 
+    # the adaptation settings are checked before anything starts (ConfigError names them)
+    AdaptationSettings(method=args.method, phase_views=args.phase_views)
+    plan = replace(DemoPlan.default(args.quick), method=args.method, phase_views=args.phase_views)
     summary = run_demo(
         Path(args.out),
-        quick=args.quick,
+        plan=plan,
         cache=args.cache,
         say=lambda line: print(line, flush=True),  # live, also when piped to a log
     )
@@ -61,6 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", help="also write the summary here")
     d.add_argument("--out", default="demo-out", help="output folder (default demo-out/)")
     d.add_argument("--cache", help="channel cache folder (default $LASCO_CACHE or ~/.cache)")
+    d.add_argument(
+        "--method",
+        choices=("e-lasco", "lasco", "side"),
+        default="e-lasco",
+        help="what the rApp adapts (side: a side network on the LAM's hidden states)",
+    )
+    d.add_argument(
+        "--phase-views", type=int, default=1, help="phase-rotation views per sample (1: none)"
+    )
     d.set_defaults(func=cmd_demo)
     g = sub.add_parser(
         "dashboard", help="the Grafana dashboard of the xApp's and rApp's telemetry, as JSON"

@@ -55,6 +55,8 @@ class DemoPlan:
         telemetry_interval_s: the xApp's telemetry interval (one drift-watch point).
         min_fresh_samples: labelled samples an adaptation waits for after a drift.
         adapt: the adaptation's training loop; ``gate_margin_db`` its gate.
+        method: what the rApp adapts (``e-lasco``; ``side``: a side network on the LAM's
+            hidden states); ``phase_views`` its phase-rotation augmentation (1: none).
     """
 
     scenario: dict[str, Any]
@@ -66,6 +68,8 @@ class DemoPlan:
     min_fresh_samples: int = 2000
     adapt: AdaptConfig = field(default_factory=lambda: AdaptConfig(max_epochs=60, patience=15))
     gate_margin_db: float = 0.4
+    method: str = "e-lasco"
+    phase_views: int = 1
 
     @classmethod
     def default(cls, quick: bool = False) -> DemoPlan:
@@ -221,7 +225,11 @@ def build_rapp(shared: Shared, plan: DemoPlan, a1_url: str) -> RappController:
     store = ModelStore(shared.store, TrustedKeys(list(shared.trusted)))
     key = load_private_key(shared.key)
     adapt_settings = AdaptationSettings(
-        adapt=plan.adapt, gate_margin_db=plan.gate_margin_db, max_samples=plan.min_fresh_samples
+        method=plan.method,
+        adapt=plan.adapt,
+        gate_margin_db=plan.gate_margin_db,
+        max_samples=plan.min_fresh_samples,
+        phase_views=plan.phase_views,
     )
 
     def adapter(environment, samples, running):
@@ -241,6 +249,7 @@ def build_rapp(shared: Shared, plan: DemoPlan, a1_url: str) -> RappController:
                 "a1": a1,
                 "adaptation": {
                     "method": adapt_settings.method,
+                    "phase_views": adapt_settings.phase_views,
                     "gate_margin_db": plan.gate_margin_db,
                     "max_epochs": plan.adapt.max_epochs,
                     "patience": plan.adapt.patience,

@@ -10,11 +10,15 @@ from lasco.train import AdaptConfig
 from lasco_ric.demo import run_demo
 from lasco_ric.demo_world import DemoPlan
 from model_store import ModelStore, TrustedKeys
+from schemas import Mode
 
 # The shipped LAM already reaches about -12 dB in region 102: a plug-in needs some 800 fresh
 # samples and 30 epochs to beat it on the held-out split (by 0.27-0.33 dB in trials), so that
 # is the smallest plan whose adaptation is reliably accepted. Each environment holds more
 # channels than an adaptation takes, so its validation split is not its training data again.
+# The rApp adapts a side network with phase views: the path through the LAM's hidden states
+# (its h_taps output), a proxy in mode side and an A1 policy in that mode, end to end (the
+# proxy SAM path is the rApp's and xApp's own tests').
 PLAN = DemoPlan(
     scenario={
         "period_ms": 10,
@@ -33,6 +37,8 @@ PLAN = DemoPlan(
     min_fresh_samples=800,
     adapt=AdaptConfig(max_epochs=30, patience=30),
     gate_margin_db=0.0,
+    method="side",
+    phase_views=4,
 )
 
 
@@ -76,7 +82,11 @@ def test_the_outputs_and_the_settings_it_ran_with_are_written(demo):
     assert (out / "nmse_over_time.png").stat().st_size > 0
     controls = json.loads((out / "xapp-controls.json").read_text())
     store = ModelStore(controls["store"]["uri"], TrustedKeys(controls["store"]["trusted_keys"]))
-    assert store.fetch("proxy-cell-1.1").manifest.environment_id == "cell-1.1"
+    proxy = store.fetch("proxy-cell-1.1").manifest
+    assert proxy.environment_id == "cell-1.1" and proxy.mode is Mode.SIDE
+    assert proxy.training["phase_views"] == 4
+    settings = json.loads((out / "rapp-settings.json").read_text())["adaptation"]
+    assert (settings["method"], settings["phase_views"]) == ("side", 4)
     assert set(summary["stages_s"]) == {
         "start",
         "warm-up",
