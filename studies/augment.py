@@ -71,7 +71,10 @@ def augment_summary(augmented: dict[str, Any], comparison: dict[str, Any]) -> di
                 "label": rec.get("label", key),
                 "trainable_params": rec["trainable_params"],
                 "lam_params": augmented["lam_params"],
-                "plain": share_of_finetune(plain, lam, ft_plain, regions, los),
+                # without views on the regions it has with them: the two compare directly
+                "plain": share_of_finetune(
+                    plain, lam, ft_plain, [g for g in regions if g in aug], los
+                ),
                 "augmented_of_plain": share_of_finetune(aug, lam, ft_plain, regions, los),
                 "augmented": share_of_finetune(aug, lam, ft_aug, regions, los),
                 "train_seconds": seconds,
@@ -156,13 +159,18 @@ def augment_markdown(summary: dict[str, Any], figure: str = "augment.png") -> st
         "common-phase views, one drawn per sample and epoch (the same optimiser steps as "
         f"without; `make study STUDY=augmented`), against the comparison's runs without "
         f"views. Shares are of {ft}'s mean gain over the LAM alone on the same regions: "
-        f"plain (without views) and augmented (with them, the fair ceiling). Seconds: mean "
-        f"adaptation time with views, and as a share of augmented {ft}'s in the same run.",
+        f"plain (without views) and augmented (with them, the fair ceiling), each over the "
+        f"regions in brackets. Seconds: mean adaptation time with views, and as a share of "
+        f"augmented {ft}'s mean in the same run.",
         "",
         "| method | trainable (% LAM) | plain: share of plain FT | views: share of plain FT "
-        "| views: share of FT with views | LOS | NLOS | seconds (% FT) | at cap | regions |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| views: share of FT with views | LOS | NLOS | seconds (% FT) | at cap |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def share(part: dict[str, Any] | None) -> str:
+        return "-" if not part else f"{pct(part.get('all'))} ({part['regions']})"
+
     for r in summary["rows"]:
         aug = r["augmented"] or {}
         secs = "-" if r["train_seconds"] is None else f"{r['train_seconds']:.0f}"
@@ -171,13 +179,11 @@ def augment_markdown(summary: dict[str, Any], figure: str = "augment.png") -> st
         lines.append(
             f"| {r['method']} | {r['trainable_params']:,} "
             f"({100 * r['trainable_params'] / r['lam_params']:.1f} %) "
-            f"| {pct((r['plain'] or {}).get('all'))} "
-            f"| {pct((r['augmented_of_plain'] or {}).get('all'))} | {pct(aug.get('all'))} "
-            f"| {pct(aug.get('los'))} | {pct(aug.get('nlos'))} | {secs} | {r['at_cap']} "
-            f"| {aug.get('regions', 0)}/{len(summary['regions'])} |"
+            f"| {share(r['plain'])} | {share(r['augmented_of_plain'])} | {share(r['augmented'])} "
+            f"| {pct(aug.get('los'))} | {pct(aug.get('nlos'))} | {secs} | {r['at_cap']} |"
         )
     if not summary["rows"]:
-        lines.append("| (no method has finished a region yet) | | | | | | | | | |")
+        lines.append("| (no method has finished a region yet) | | | | | | | | |")
     lines += ["", *(f"- {f}" for f in summary["findings"])]
     lines += ["", f"![share of fine-tuning's gain with and without views]({figure})", ""]
     return "\n".join(lines)

@@ -102,7 +102,11 @@ def test_a_method_not_yet_run_is_a_row_without_shares(tmp_path):
     partial = json.loads(json.dumps(AUGMENTED))
     del partial["methods"]["side"]["by_n"]["1000"]
     rows = {r["method"]: r for r in augment_summary(partial, PLAIN)["rows"]}
-    assert rows["side"]["augmented"] is None and rows["side"]["plain"] is not None
+    side = rows["side"]  # nothing with views yet: nothing to compare it with either
+    assert (
+        side["augmented"] is None and side["augmented_of_plain"] is None and side["plain"] is None
+    )
+    assert rows["e-lasco"]["plain"]["regions"] == 4
 
 
 def test_the_command_writes_json_markdown_and_png(tmp_path, capsys):
@@ -112,7 +116,7 @@ def test_the_command_writes_json_markdown_and_png(tmp_path, capsys):
     out = tmp_path / "t" / "augment.json"
     assert main(["augment-table", str(aug), "--comparison", str(comp), "--json", str(out)]) == 0
     md = out.with_suffix(".md").read_text()
-    assert "| side | 110,000 (13.8 %) | 30 % | 105 % | 52 % |" in md
+    assert "| side | 110,000 (13.8 %) | 30 % (4) | 105 % (4) | 52 % (4) |" in md
     assert out.with_suffix(".png").stat().st_size > 1000
     assert json.loads(out.read_text())["rows"]
     assert main(["augment-table", str(tmp_path / "none.json"), "--comparison", str(comp)]) == 2
