@@ -145,17 +145,28 @@ def _hidden_shape(lam: VerifiedArtifact) -> tuple[int, ...]:
     return tuple(int(n) for n in spec.shape[1:])
 
 
+def _row_bytes(lam: VerifiedArtifact, hidden: bool) -> int:
+    row = 4 * 4 * int(np.prod(CSI_SHAPE))
+    return row + (4 * int(np.prod(_hidden_shape(lam))) if hidden else 0)
+
+
+def views_that_fit(lam: VerifiedArtifact, rows: int, n_train: int, views: int, hidden: bool) -> int:
+    """The most phase views, up to ``views``, whose cached arrays fit in
+    :data:`MAX_CACHE_BYTES` beside ``rows`` samples (``n_train`` of them for training): the
+    more samples an environment has, the fewer views it needs and gets (at least 1)."""
+    spare = MAX_CACHE_BYTES // _row_bytes(lam, hidden) - rows
+    return max(1, min(views, 1 + spare // max(1, n_train)))
+
+
 def check_memory(lam: VerifiedArtifact, rows: int, hidden: bool) -> None:
     """AdaptationError unless ``rows`` training rows (every sample and view) fit in
     :data:`MAX_CACHE_BYTES` (with the LAM's hidden states when ``hidden``)."""
-    row = 4 * 4 * int(np.prod(CSI_SHAPE))
-    if hidden:
-        row += 4 * int(np.prod(_hidden_shape(lam)))
+    row = _row_bytes(lam, hidden)
     if rows * row > MAX_CACHE_BYTES:
         raise AdaptationError(
             f"{rows:,} rows of cached outputs{' and hidden states' if hidden else ''} would "
             f"take {rows * row / 2**30:.1f} GiB (> {MAX_CACHE_BYTES / 2**30:.0f}); lower "
-            "max_samples or phase_views"
+            "max_samples"
         )
 
 
@@ -175,8 +186,9 @@ def prepare(
     time (:func:`rapp.adapt_settings.split_sizes`). With ``phase_views > 1`` the training
     split also holds each sample's label rotated by common phases, with the codeword the
     projection makes of each rotation (view 0 keeps the reported codeword). With ``hidden``
-    (a side network) every split also holds the LAM's hidden states. AdaptationError when
-    the cached arrays would not fit (:func:`check_memory`)."""
+    (a side network) every split also holds the LAM's hidden states. Fewer views when they
+    would not fit (:func:`views_that_fit`); AdaptationError when even the samples alone
+    would not (:func:`check_memory`)."""
     proj = Projection.from_id(lam.manifest.projection_id)
     if samples.codewords.shape[1] != proj.m:
         raise AdaptationError(
@@ -185,7 +197,16 @@ def prepare(
         )
     x = proj.decode(samples.codewords)
     n_train, n_val, _ = split_sizes(len(samples), val_fraction, held_out_fraction)
-    check_memory(lam, len(x) + (phase_views - 1) * n_train, hidden)
+    views = views_that_fit(lam, len(x), n_train, phase_views, hidden)
+    if views < phase_views:
+        logger.info(
+            "%s: %d phase views of %d samples fit in memory (of %d asked)",
+            samples.environment,
+            views,
+            n_train,
+            phase_views,
+        )
+    check_memory(lam, len(x) + (views - 1) * n_train, hidden)
     base, states = lam_outputs(lam, x, threads, hidden)
     ref_out = ort_outputs(ref.onnx, x, threads)
     bounds = (slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, None))
@@ -200,9 +221,9 @@ def prepare(
         )
         for s in bounds
     ]
-    if phase_views > 1 and len(parts[0]):
+    if views > 1 and len(parts[0]):
         codes = samples.codewords.dtype
-        parts[0] = _with_views(parts[0], proj, lam, ref, phase_views, threads, codes)
+        parts[0] = _with_views(parts[0], proj, lam, ref, views, threads, codes)
     return Prepared(*parts)
 
 

@@ -137,7 +137,8 @@ class AdaptationSettings:
             still visits each sample once, in one view drawn at random, so it costs no
             optimiser steps (only the LAM's and reference's outputs on every view). A
             common phase is no property of an environment, so every view is a valid
-            sample of it. Default 1 (none).
+            sample of it. The most views: fewer when they would not fit the adaptation's
+            memory budget (``rapp.adapt_data.MAX_CACHE_BYTES``). Default 1 (none).
     """
 
     method: str = "e-lasco"

@@ -286,7 +286,7 @@ def adapt_environment(
             "t_ns": {"first": int(data.train.t_ns[0]), "last": int(held.t_ns[-1])},
             "adapt": asdict(cfg),
             "gate_margin_db": settings.gate_margin_db,
-            "phase_views": settings.phase_views,
+            "phase_views": data.train.views,  # the views that fit in memory
             "epochs": fit.epochs,
             "best_epoch": fit.best_epoch,
             "train_seconds": fit.seconds,
