@@ -168,8 +168,11 @@ def _recovery(report: dict[str, Any]) -> list[Goal]:
     rec = report["recovery"][n][best]["all"]
     tp = report["methods"][best].get("trainable_params") or 0
     share = tp / report["lam_params"]
-    own_t = quiet_seconds(report, best) or by_n(report, best, n).get("train_seconds")
-    ft_t = quiet_seconds(report, ft) or by_n(report, ft, n).get("train_seconds")
+    # both quiet-machine estimates, or else both as measured in the study: never one of each
+    own_t, ft_t = quiet_seconds(report, best), quiet_seconds(report, ft)
+    if not (own_t and ft_t):
+        own_t = by_n(report, best, n).get("train_seconds")
+        ft_t = by_n(report, ft, n).get("train_seconds")
     time_share = own_t / ft_t if own_t and ft_t else None
     met = (
         rec["fraction"] >= RECOVERY

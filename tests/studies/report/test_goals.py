@@ -148,3 +148,13 @@ def test_the_best_plugin_is_judged_on_gain_share_parameters_and_time():
     assert {g: ok for g, ok, _ in goals(_plugin_report(0.4))}[PLUGIN] is False
     assert {g: ok for g, ok, _ in goals(_plugin_report(0.6, side_params=200))}[PLUGIN] is False
     assert {g: ok for g, ok, _ in goals(_plugin_report(0.6, side_seconds=6.0))}[PLUGIN] is False
+
+
+def test_plugin_time_is_never_a_quiet_estimate_against_a_measured_time():
+    """A bench without the plug-in (an older one) leaves both times as measured."""
+    r = _plugin_report(0.6, side_seconds=4.0)  # measured: 4 s against fine-tuning's 20 s
+    ft = r["methods"]["lam-finetune"]["by_n"]["1000"]
+    ft["epochs"] = 10
+    r["adapt_timing"] = {"n": 1000, "methods": {"lam-finetune": {"seconds_per_epoch": 0.5}}}
+    ok, evidence = {g: (ok, ev) for g, ok, ev in goals(r)}[PLUGIN]
+    assert ok is True and "20% of its time" in evidence  # not 4 s / (10 x 0.5 s) = 80 %
