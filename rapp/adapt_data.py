@@ -31,11 +31,15 @@ __all__ = [
     "Prepared",
     "RunningScore",
     "Split",
+    "check_memory",
     "combine",
+    "hidden_shape",
+    "lam_outputs",
     "ort_outputs",
     "prepare",
     "score_running",
     "usable_samples",
+    "views_that_fit",
 ]
 
 logger = logging.getLogger(__name__)
@@ -109,17 +113,21 @@ def ort_outputs(
     per run: ``[N, 2, 32, 32] float32``."""
     sess = onnx if isinstance(onnx, ort.InferenceSession) else _session(onnx, threads)
     out = np.empty_like(x)
-    _run_rows(sess, x, {OUTPUT_NAME: out})
+    _run_rows(sess, {INPUT_NAME: x}, {OUTPUT_NAME: out})
     return out
 
 
-def _run_rows(sess: ort.InferenceSession, x: np.ndarray, outs: dict[str, np.ndarray]) -> None:
-    """Run ``sess`` on ``x``, ``ORT_ROWS`` rows at a time, into the arrays ``outs`` (by
-    output name; views of larger arrays are written in place)."""
-    for i in range(0, len(x), ORT_ROWS):
+def _run_rows(
+    sess: ort.InferenceSession, feeds: dict[str, np.ndarray], outs: dict[str, np.ndarray]
+) -> None:
+    """Run ``sess`` on the input arrays ``feeds`` (by name, sharing their rows),
+    ``ORT_ROWS`` rows at a time, into the arrays ``outs`` (by output name; views of larger
+    arrays are written in place)."""
+    for i in range(0, len(next(iter(feeds.values()))), ORT_ROWS):
         rows = slice(i, i + ORT_ROWS)
-        for y, got in zip(outs.values(), sess.run(list(outs), {INPUT_NAME: x[rows]}), strict=True):
-            y[rows] = got
+        got = sess.run(list(outs), {k: v[rows] for k, v in feeds.items()})
+        for y, g in zip(outs.values(), got, strict=True):
+            y[rows] = g
 
 
 def lam_outputs(
@@ -129,12 +137,12 @@ def lam_outputs(
     (its ``h_taps`` output; the caller checked it has one)."""
     if not hidden:
         return ort_outputs(lam.onnx, x, threads), None
-    base, out = np.empty_like(x), np.empty((len(x), *_hidden_shape(lam)), np.float32)
-    _run_rows(_session(lam.onnx, threads), x, {OUTPUT_NAME: base, HIDDEN_NAME: out})
+    base, out = np.empty_like(x), np.empty((len(x), *hidden_shape(lam)), np.float32)
+    _run_rows(_session(lam.onnx, threads), {INPUT_NAME: x}, {OUTPUT_NAME: base, HIDDEN_NAME: out})
     return base, out
 
 
-def _hidden_shape(lam: VerifiedArtifact) -> tuple[int, ...]:
+def hidden_shape(lam: VerifiedArtifact) -> tuple[int, ...]:
     """One row's hidden states ``(T, 32, d_model)``; AdaptationError when the LAM has none."""
     spec = lam_hidden(lam.manifest.outputs)
     if spec is None:
@@ -147,7 +155,7 @@ def _hidden_shape(lam: VerifiedArtifact) -> tuple[int, ...]:
 
 def _row_bytes(lam: VerifiedArtifact, hidden: bool) -> int:
     row = 4 * 4 * int(np.prod(CSI_SHAPE))
-    return row + (4 * int(np.prod(_hidden_shape(lam))) if hidden else 0)
+    return row + (4 * int(np.prod(hidden_shape(lam))) if hidden else 0)
 
 
 def views_that_fit(lam: VerifiedArtifact, rows: int, n_train: int, views: int, hidden: bool) -> int:
@@ -250,8 +258,8 @@ def _with_views(
         rows = slice(i, i + CODEC_ROWS)
         x[rows] = proj.decode(proj.encode(y[rows]).astype(codeword_dtype))
     lam_out = {OUTPUT_NAME: base[n:]} | ({} if states is None else {HIDDEN_NAME: states[n:]})
-    _run_rows(_session(lam.onnx, threads), x[n:], lam_out)
-    _run_rows(_session(ref.onnx, threads), x[n:], {OUTPUT_NAME: ref_out[n:]})
+    _run_rows(_session(lam.onnx, threads), {INPUT_NAME: x[n:]}, lam_out)
+    _run_rows(_session(ref.onnx, threads), {INPUT_NAME: x[n:]}, {OUTPUT_NAME: ref_out[n:]})
     return Split(x, y, base, ref_out, train.t_ns, views, states)
 
 
@@ -319,10 +327,8 @@ def score_running(
 
 def _side_outputs(onnx: bytes, split: Split, threads: int | None) -> np.ndarray:
     """A side network's reconstruction of ``split`` (which holds the LAM's hidden states)."""
-    sess, out = _session(onnx, threads), np.empty_like(split.x)
     assert split.hidden is not None
-    for i in range(0, len(split.x), ORT_ROWS):
-        rows = slice(i, i + ORT_ROWS)
-        feeds = {INPUT_NAME: split.x[rows], BASE_NAME: split.base[rows]}
-        out[rows] = sess.run([OUTPUT_NAME], {**feeds, HIDDEN_NAME: split.hidden[rows]})[0]
+    out = np.empty_like(split.x)
+    feeds = {INPUT_NAME: split.x, BASE_NAME: split.base, HIDDEN_NAME: split.hidden}
+    _run_rows(_session(onnx, threads), feeds, {OUTPUT_NAME: out})
     return out

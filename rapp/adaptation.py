@@ -34,8 +34,14 @@ from lasco.models import CsiRefiner, ModelConfig
 from lasco.provenance import git_commit
 from lasco.train import SplitTensors, adapt, evaluate, predict
 from model_store import IncompatibleModel, Kind, ModelStore, VerifiedArtifact
-from model_store.manifest import lam_hidden
-from rapp.adapt_data import Prepared, Split, prepare, score_running, usable_samples
+from rapp.adapt_data import (
+    Prepared,
+    Split,
+    hidden_shape,
+    prepare,
+    score_running,
+    usable_samples,
+)
 from rapp.adapt_outcome import (
     AdaptationOutcome,
     Published,
@@ -101,11 +107,7 @@ def _lam_shape(lam_art: VerifiedArtifact) -> CsiRefiner:
     """What a side network needs of the LAM: its configuration (from its manifest), no
     weights; AdaptationError unless the LAM exports the hidden states it reads."""
     m = lam_art.manifest
-    if lam_hidden(m.outputs) is None:
-        raise AdaptationError(
-            f"{m.label} exports no hidden states (h_taps): a side network needs a LAM "
-            "exported with taps (lasco export --taps side)"
-        )
+    hidden_shape(lam_art)  # AdaptationError naming the LAM when it exports none
     if not m.model:
         raise AdaptationError(f"{m.label}: its manifest does not describe its model")
     stand_in = SimpleNamespace(cfg=ModelConfig(**m.model))

@@ -19,6 +19,7 @@ from lasco.errors import DataError
 from studies.capacity import check_pairs, check_report, headline_nmse, pct, read_json
 from studies.plots import save_figure, write_report
 from studies.report.comparisons import sign_test
+from studies.report.measures import by_n
 from studies.summary import share_of_finetune
 
 __all__ = ["augment_markdown", "augment_summary", "write_augment"]
@@ -27,13 +28,11 @@ HALF = 0.5  # the goal: a plug-in that recovers half of fine-tuning's gain
 
 
 def _seconds(report: dict[str, Any], method: str) -> float | None:
-    entry = report["methods"].get(method, {}).get("by_n", {}).get(str(report["headline_n"]), {})
-    return entry.get("train_seconds")
+    return by_n(report, method, str(report["headline_n"])).get("train_seconds")
 
 
 def _at_cap(report: dict[str, Any], method: str) -> int:
-    entry = report["methods"].get(method, {}).get("by_n", {}).get(str(report["headline_n"]), {})
-    return int(entry.get("at_cap") or 0)
+    return int(by_n(report, method, str(report["headline_n"])).get("at_cap") or 0)
 
 
 def augment_summary(augmented: dict[str, Any], comparison: dict[str, Any]) -> dict[str, Any]:
