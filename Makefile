@@ -110,12 +110,17 @@ study: $(STAMP)
 # Phase-rotation augmentation: the augmented preset (E-LASCO, the side network and LAM
 # fine-tuning with every training sample in 16 common-phase views; reports/augmented.*),
 # then its table against the comparison's runs without views (reports/augment.*; it needs
-# reports/comparison.json). Hours on a CPU; resumes where it stopped.
+# reports/comparison.json). Hours on a CPU; resumes where it stopped. AUGMENTED=augmented-wide
+# adds 3e-3 to the rate grid and reuses the augmented preset's runs it would repeat
+# (reports/augmented-wide.*, its table reports/augment-wide.*).
+AUGMENTED ?= augmented
+AUGMENT_TABLE_augmented-wide := reports/augmented-wide.json --json reports/augment-wide.json
 .PHONY: augmented
 augmented: $(STAMP)
 	$(BIN)/lasco data generate --regions 101-110 --samples 5000
-	$(BIN)/python -m studies experiment --preset augmented --resume --workers $(STUDY_WORKERS)
-	if [ -f reports/comparison.json ]; then $(BIN)/python -m studies augment-table; \
+	$(BIN)/python -m studies experiment --preset $(AUGMENTED) --resume --workers $(STUDY_WORKERS)
+	if [ -f reports/comparison.json ]; then \
+	$(BIN)/python -m studies augment-table $(AUGMENT_TABLE_$(AUGMENTED)); \
 	else echo "augment table: waits for reports/comparison.json (make study)"; fi
 
 # The teacher probe: plug-ins adapted on all a region's training inputs labelled by the LAM

@@ -152,8 +152,19 @@ def _report_path(args: argparse.Namespace) -> Path:
     reports/adaptation.json for the first study and reports/PRESET.json for the others."""
     if args.json:
         return Path(args.json)
-    name = "adaptation" if args.preset == "study" else args.preset
-    return Path("reports") / f"{name}.json"
+    from studies.reuse import report_stem
+
+    return Path("reports") / f"{report_stem(args.preset)}.json"
+
+
+def _reuse(cfg, out: Path) -> tuple | None:
+    """The preset ``cfg`` reuses and its state file, beside ``out`` (None: none)."""
+    from studies.config import STUDIES
+    from studies.reuse import report_stem
+
+    if cfg.reuses is None:
+        return None
+    return STUDIES[cfg.reuses], out.with_name(f"{report_stem(cfg.reuses)}.state.json")
 
 
 def _run_study(args: argparse.Namespace) -> int:
@@ -202,6 +213,7 @@ def _run_study(args: argparse.Namespace) -> int:
         budget_s=None if args.budget_minutes is None else 60 * args.budget_minutes,
         cache=ChannelCache(args.cache),
         shard=(index, workers),
+        reuse=_reuse(cfg, out),
     )
     meta = {
         "preset": args.preset,

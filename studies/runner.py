@@ -55,6 +55,7 @@ from studies.config import (
     trained_method,
 )
 from studies.progress import remaining_seconds
+from studies.reuse import Donor, load_donor, reused_cell
 from studies.state import StudyState
 from studies.summary import summarise
 from studies.text import plural
@@ -270,6 +271,7 @@ def run_study(
     shard: tuple[int, int] = (0, 1),
     log: Callable[[str], None] = print,
     wait_s: float = 15.0,
+    reuse: tuple[StudyConfig, Path] | None = None,
 ) -> dict[str, Any]:
     """Run (or finish) the study; returns the report (see studies.summary.summarise).
 
@@ -281,11 +283,13 @@ def run_study(
     end of the plan (see ``StudyState.claim``), so no worker idles while another has a
     queue. A worker with nothing ready while another runs the trials a cell waits for
     checks again every ``wait_s`` seconds. The report covers every cell in the file,
-    whichever worker finished it.
+    whichever worker finished it. ``reuse=(other study, its state file)`` copies the
+    other study's runs this one would repeat exactly (studies.reuse).
     """
     _check(cfg, shard, resume)
     index, workers = shard
     state = StudyState(Path(state_path), cfg.hash(lam, ref), resume)
+    donor = load_donor(cfg, *reuse, lam, ref) if reuse else Donor("", {})
     n_all, n_val = split_sizes(cfg.samples_per_target)  # what split_region gives
     data = _Data(cfg, lam, ref, projection, cache)
     plan = study_plan(cfg)
@@ -296,7 +300,8 @@ def run_study(
     order = mine + [k for j, k in reversed(list(enumerate(cells))) if j % workers != index]
     own = set(mine)
     tag = f" (shard {index}/{workers})" if workers > 1 else ""
-    log(f"study: {len(plan)} cells, {len(state.cells)} done, {len(mine)} to run{tag}")
+    lent = f", {len(donor.cells)} in {donor.name} to reuse where they match" if donor.cells else ""
+    log(f"study: {len(plan)} cells, {len(state.cells)} done, {len(mine)} to run{tag}{lent}")
     t0 = time.perf_counter()
     i = 0
     while True:
@@ -325,6 +330,8 @@ def run_study(
         key, n, region = cells[ck]
         if (trial := _taken_over(cfg, ck, state.cells)) is not None:
             cell = dict(trial, taken_from_trial=True)
+        elif (old := reused_cell(cfg, ck, state.cells, donor)) is not None:
+            cell = old
         else:
             tr, va, te = data.region(region)
             n_int = n_all if n == ALL else int(n)
@@ -346,9 +353,13 @@ def run_study(
         if eta is None:  # a method with no finished cell yet: the run's mean per cell
             eta = (time.perf_counter() - t0) / i * len(left)
         among = f" for {workers} workers" if workers > 1 else ""
+        if "reused_from" in cell:
+            how = f"from {cell['reused_from']}"
+        else:
+            how = f"{cell.get('train_seconds', 0):.0f} s"
         log(
             f"[{i}] {cell_label(ck)}: {cell['nmse_db']:.2f} dB "
-            f"({cell.get('train_seconds', 0):.0f} s; {plural(len(left), 'cell')} "
+            f"({how}; {plural(len(left), 'cell')} "
             f"left, about {eta / 60 / workers:.0f} min{among})"
         )
     state.refresh()  # what other shards finished meanwhile

@@ -83,8 +83,9 @@ def test_the_default_roles_are_methods_and_the_headline_is_the_first_size():
         {"roles": Roles(proposed="lasco")},
         {"seed_methods": ("lora",)},
         {"extra_seeds": (7,)},
+        {"reuses": "augmented"},
     ],
-    ids=["roles", "seed_methods", "extra_seeds"],
+    ids=["roles", "seed_methods", "extra_seeds", "reuses"],
 )
 def test_settings_that_change_no_cell_keep_the_hash(models, change):
     cfg = StudyConfig()
