@@ -70,12 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--cache", help="channel cache folder (default $LASCO_CACHE or ~/.cache)")
     d.add_argument(
         "--method",
-        choices=("e-lasco", "lasco", "side"),
-        default="e-lasco",
+        choices=("side", "e-lasco", "lasco"),
+        default="side",
         help="what the rApp adapts (side: a side network on the LAM's hidden states)",
     )
     d.add_argument(
-        "--phase-views", type=int, default=1, help="phase-rotation views per sample (1: none)"
+        "--phase-views",
+        type=int,
+        default=16,
+        help="phase-rotation views per sample (default 16; 1: none)",
     )
     d.set_defaults(func=cmd_demo)
     g = sub.add_parser(

@@ -1,8 +1,8 @@
 """The closed loop on one machine (``lasco-ric demo``): cells serve in environments the LAM
 knows, three of them move into new environments, the rApp notices the change in the xApp's
-telemetry, adapts a proxy SAM per moved cell on the labelled samples the xApp collected, gates
-it, publishes it and pushes its A1 policy; the xApp swaps it in. NMSE is measured live, from
-the xApp's own telemetry of the labelled reports it served.
+telemetry, adapts a plug-in (the rApp's default: a side network) per moved cell on the labelled
+samples the xApp collected, gates it, publishes it and pushes its A1 policy; the xApp swaps it
+in. NMSE is measured live, from the xApp's own telemetry of the labelled reports it served.
 
 Two processes, as in a RIC: the RAN side (E2 nodes, the xApp, the A1 mediator) in a child
 process, the rApp in this one; they meet through A1 over HTTP, the model store, the data store

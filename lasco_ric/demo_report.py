@@ -33,6 +33,17 @@ class DemoRun:
     stages_s: dict[str, float] = field(default_factory=dict)
 
 
+_METHOD_TEXT = {
+    "side": "a side network (on the LAM's hidden states)",
+    "e-lasco": "an E-LASCO proxy SAM",
+    "lasco": "a LASCO proxy SAM",
+}
+
+
+def _views(k: int) -> str:
+    return f" (each sample in {k} phase-rotation views)" if k > 1 else ""
+
+
 def _nmse_db(rows: Sequence[TelemetryRow], cell: str, t0: int, t1: int) -> float | None:
     """NMSE (dB) of the labelled reports a cell sent in ``[t0, t1)``: the intervals' linear
     NMSE weighted by their labelled reports."""
@@ -150,7 +161,7 @@ def _plot(path: Path, cells: Sequence[str], run: DemoRun, rows: Sequence[Telemet
     ax.axvline((run.t_drift_ns - run.t_start_ns) / 1e9, color="k", ls="--", lw=1, label="drift")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("NMSE on labelled reports (dB)")
-    ax.set_title("Live NMSE per cell: drift (dashed), proxy SAM deployed (dotted)")
+    ax.set_title("Live NMSE per cell: drift (dashed), plug-in deployed (dotted)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncol=3)
     fig.tight_layout()
@@ -177,7 +188,8 @@ def write_outputs(
 
 Cells served by the xApp with the LAM alone in environments it was trained on; at the drift
 three moved into new environments; the rApp detected the change in the xApp's telemetry,
-adapted a proxy SAM per moved cell on the labelled reports the xApp collected, gated it
+adapted {_METHOD_TEXT.get(plan.method, plan.method)} per moved cell on the labelled reports the
+xApp collected{_views(plan.phase_views)}, gated it
 (held-out NMSE at least {plan.gate_margin_db} dB better than what the cell ran), published
 it to the store and pushed its A1 policy through the A1 mediator; the xApp swapped it in.
 NMSE (dB) is measured live on the labelled reports the xApp served (`docs/closed-loop.md` in the

@@ -55,8 +55,9 @@ class DemoPlan:
         telemetry_interval_s: the xApp's telemetry interval (one drift-watch point).
         min_fresh_samples: labelled samples an adaptation waits for after a drift.
         adapt: the adaptation's training loop; ``gate_margin_db`` its gate.
-        method: what the rApp adapts (``e-lasco``; ``side``: a side network on the LAM's
-            hidden states); ``phase_views`` its phase-rotation augmentation (1: none).
+        method: what the rApp adapts (``side``: a side network on the LAM's hidden states;
+            ``e-lasco``: the paper's); ``phase_views`` its phase-rotation augmentation (1:
+            none).
     """
 
     scenario: dict[str, Any]
@@ -68,8 +69,8 @@ class DemoPlan:
     min_fresh_samples: int = 2000
     adapt: AdaptConfig = field(default_factory=lambda: AdaptConfig(max_epochs=60, patience=15))
     gate_margin_db: float = 0.4
-    method: str = "e-lasco"
-    phase_views: int = 1
+    method: str = "side"
+    phase_views: int = 16
 
     @classmethod
     def default(cls, quick: bool = False) -> DemoPlan:

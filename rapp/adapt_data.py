@@ -148,7 +148,8 @@ def hidden_shape(lam: VerifiedArtifact) -> tuple[int, ...]:
     if spec is None:
         raise AdaptationError(
             f"{lam.manifest.label} exports no hidden states (h_taps): a side network needs a "
-            "LAM exported with taps (lasco export --taps side)"
+            "LAM exported with taps (lasco export --taps side); or set adaptation.method to "
+            "e-lasco"
         )
     return tuple(int(n) for n in spec.shape[1:])
 

@@ -138,10 +138,10 @@ class AdaptationSettings:
             optimiser steps (only the LAM's and reference's outputs on every view). A
             common phase is no property of an environment, so every view is a valid
             sample of it. The most views: fewer when they would not fit the adaptation's
-            memory budget (``rapp.adapt_data.MAX_CACHE_BYTES``). Default 1 (none).
+            memory budget (``rapp.adapt_data.MAX_CACHE_BYTES``). Default 16.
     """
 
-    method: str = "e-lasco"
+    method: str = "side"
     min_samples: int = 256
     max_samples: int | None = 20_000
     val_fraction: float = 0.1
@@ -151,7 +151,7 @@ class AdaptationSettings:
     seed: int = 0
     ort_threads: int | None = None
     parity_rows: int = 64
-    phase_views: int = 1
+    phase_views: int = 16
 
     def __post_init__(self) -> None:
         _check_method(self.method)

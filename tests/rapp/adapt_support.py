@@ -24,8 +24,10 @@ FAST = AdaptConfig(max_epochs=4, patience=4, batch_size=32)
 
 
 def settings(**over) -> AdaptationSettings:
-    """Small settings: at least 100 samples, 4 epochs, one ORT thread."""
-    return AdaptationSettings(**{"min_samples": 100, "adapt": FAST, "ort_threads": 1, **over})
+    """Small settings: at least 100 samples, 4 epochs, one ORT thread; E-LASCO without
+    views (the test stores' LAMs have no taps), unless ``over`` says otherwise."""
+    small = {"min_samples": 100, "adapt": FAST, "ort_threads": 1}
+    return AdaptationSettings(**{**small, "method": "e-lasco", "phase_views": 1, **over})
 
 
 def channels(n: int, seed: int = 0, paths: int = 3) -> np.ndarray:

@@ -16,8 +16,10 @@ from rapp import adapt_data
 from rapp.adapt_data import prepare
 from rapp.adaptation import AdaptationError, Reason, RunningProxy, adapt_environment
 from schemas import Mode
+from rapp.adapt_settings import AdaptationSettings
 from tests.rapp.adapt_support import (
     ENV,
+    FAST,
     NAME,
     PROJ,
     World,
@@ -92,6 +94,29 @@ def test_a_side_network_is_adapted_published_and_served_as_gated(world):
     )
     assert again.running_nmse_db == pytest.approx(out.candidate_nmse_db, abs=1e-3)
     assert again.running_skipped is None
+
+
+def test_the_rapps_defaults_adapt_a_side_network_with_sixteen_views(world):
+    defaults = AdaptationSettings(min_samples=100, adapt=FAST, ort_threads=1)
+    out = adapt_environment(ENV, labelled(), world.store, world.key, settings=defaults)
+    assert (out.method, out.mode) == ("side", Mode.SIDE) and out.published is not None
+    assert world.store.fetch(NAME, 1).manifest.training["phase_views"] == 16
+
+
+def test_the_defaults_fit_the_shipped_lam():
+    """The shipped LAM has taps, and at the most samples an adaptation takes its default
+    views shrink to fit the memory budget rather than refuse."""
+    from model_store import default_store
+    from rapp.adapt_settings import split_sizes
+
+    d = AdaptationSettings()
+    lam = default_store().fetch("lam", check_onnx=False)
+    assert adapt_data.hidden_shape(lam)[0] >= 1
+    n_train = split_sizes(d.max_samples, d.val_fraction, d.held_out_fraction)[0]
+    views = adapt_data.views_that_fit(lam, d.max_samples, n_train, d.phase_views, hidden=True)
+    assert 1 < views < d.phase_views
+    few = split_sizes(1000, d.val_fraction, d.held_out_fraction)[0]
+    assert adapt_data.views_that_fit(lam, 1000, few, d.phase_views, hidden=True) == 16
 
 
 def test_prepared_splits_hold_the_lams_hidden_states_for_every_view(world):
