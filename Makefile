@@ -145,7 +145,7 @@ CAPACITY_DIR := .cache/capacity/$(CAPACITY_SAM)
 CAPACITY_CKPT := .cache/pretrain/capacity-$(CAPACITY_SAM)
 # The shipped LAM version the comparison ran on (read when the recipe runs, after the venv
 # exists): every capacity run pairs with the comparison's fine-tuning on that LAM
-SHIPPED_LAM = $(DEFAULT_STORE)/lam/$(shell $(BIN)/python -c "from studies.config import STUDIES; print(STUDIES['comparison'].lam_version)")
+SHIPPED_LAM = $(DEFAULT_STORE)/lam/$(shell $(BIN)/python -c "from studies.presets import STUDIES; print(STUDIES['comparison'].lam_version)")
 .PHONY: capacity
 # The table of every size run so far (listed when the line runs: the run before it writes one);
 # it pairs them with the comparison's fine-tuning, so it waits for reports/comparison.json.

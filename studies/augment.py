@@ -35,35 +35,54 @@ def _at_cap(report: dict[str, Any], method: str) -> int:
     return int(by_n(report, method, str(report["headline_n"])).get("at_cap") or 0)
 
 
-def augment_summary(augmented: dict[str, Any], comparison: dict[str, Any]) -> dict[str, Any]:
+def _views(report: dict[str, Any]) -> int:
+    return int(report.get("config", {}).get("phase_views", 1))
+
+
+def augment_summary(
+    augmented: dict[str, Any], comparison: dict[str, Any], ceiling: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """One row per trained method of ``augmented`` (an augmented study's report JSON), with
     its share of plain and of augmented fine-tuning's gain; ``comparison``: the comparison's
-    report JSON (the plain runs)."""
+    report JSON (the plain runs); ``ceiling``: another augmented report (same regions and
+    views) whose fine-tuning runs are the ceiling, for a report that has none of its own."""
     check_report(comparison, "the comparison")
     check_report(augmented, "the augmented report")
     check_pairs(augmented, comparison, "the augmented report")
-    views = int(augmented.get("config", {}).get("phase_views", 1))
+    views = _views(augmented)
     if views < 2:
         raise DataError("the augmented report has no phase views: run --preset augmented")
-    if int(comparison.get("config", {}).get("phase_views", 1)) > 1:
+    if _views(comparison) > 1:
         raise DataError("the comparison has phase views: give the report of the runs without")
+    top = ceiling or augmented
+    if ceiling is not None:
+        check_report(ceiling, "the ceiling")
+        check_pairs(augmented, ceiling, "the augmented report")
+        if _views(ceiling) != views:
+            raise DataError(f"the ceiling has {_views(ceiling)} phase views, not {views}")
     roles = augmented["roles"]
     ft, base = roles["full_finetune"], roles["base"]
     regions, los = augmented["target_regions"], augmented["target_los"]
     lam, ft_plain, ft_aug = (
         headline_nmse(augmented, base),
         headline_nmse(comparison, ft),
-        headline_nmse(augmented, ft),
+        headline_nmse(top, ft),
     )
     if not ft_plain:
         raise DataError(f"the comparison has no {ft} at n = {comparison['headline_n']} yet")
-    ft_seconds = _seconds(augmented, ft)
+    if not ft_aug:
+        raise DataError(f"no {ft} with views: give --ceiling, an augmented report that has it")
+    ft_seconds = _seconds(top, ft)
+    methods = [(k, augmented) for k in augmented["methods"] if k != base]
+    if ceiling is not None and ft not in augmented["methods"]:
+        methods.append((ft, ceiling))
     rows = []
-    for key, rec in augmented["methods"].items():
-        if key == base or not rec.get("trainable_params"):
+    for key, source in methods:
+        rec = source["methods"][key]
+        if not rec.get("trainable_params"):
             continue
-        aug, plain = headline_nmse(augmented, key), headline_nmse(comparison, key)
-        seconds = _seconds(augmented, key)
+        aug, plain = headline_nmse(source, key), headline_nmse(comparison, key)
+        seconds = _seconds(source, key)
         rows.append(
             {
                 "method": key,
@@ -80,7 +99,8 @@ def augment_summary(augmented: dict[str, Any], comparison: dict[str, Any]) -> di
                 "seconds_of_finetune": (
                     round(seconds / ft_seconds, 4) if seconds and ft_seconds else None
                 ),
-                "at_cap": _at_cap(augmented, key),
+                "at_cap": _at_cap(source, key),
+                "max_epochs": source.get("config", {}).get("adapt", {}).get("max_epochs"),
                 "nmse_db": aug,
                 "plain_nmse_db": plain,
             }
@@ -92,6 +112,7 @@ def augment_summary(augmented: dict[str, Any], comparison: dict[str, Any]) -> di
         "full_finetune": ft,
         "proposed": roles["proposed"],
         "new_plugins": roles.get("new_plugins", []),
+        "ceiling": ceiling is not None,
         "rows": rows,
     }
     summary["findings"] = augment_findings(summary)
@@ -151,6 +172,7 @@ def augment_findings(summary: dict[str, Any]) -> list[str]:
 def augment_markdown(summary: dict[str, Any], figure: str = "augment.png") -> str:
     """The table as Markdown, with how to read it (``figure``: the PNG beside it)."""
     ft, views = summary["full_finetune"], summary["phase_views"]
+    where = " (its runs from the ceiling report)" if summary.get("ceiling") else " in the same run"
     lines = [
         "# Phase-rotation augmentation",
         "",
@@ -160,7 +182,8 @@ def augment_markdown(summary: dict[str, Any], figure: str = "augment.png") -> st
         f"views. Shares are of {ft}'s mean gain over the LAM alone on the same regions: "
         f"plain (without views) and augmented (with them, the fair ceiling), each over the "
         f"regions in brackets. Seconds: mean adaptation time with views, and as a share of "
-        f"augmented {ft}'s mean in the same run.",
+        f"augmented {ft}'s mean{where}. At cap: runs that ended at the epoch cap (the cap "
+        "in brackets).",
         "",
         "| method | trainable (% LAM) | plain: share of plain FT | views: share of plain FT "
         "| views: share of FT with views | LOS | NLOS | seconds (% FT) | at cap |",
@@ -179,7 +202,9 @@ def augment_markdown(summary: dict[str, Any], figure: str = "augment.png") -> st
             f"| {r['method']} | {r['trainable_params']:,} "
             f"({100 * r['trainable_params'] / r['lam_params']:.1f} %) "
             f"| {share(r['plain'])} | {share(r['augmented_of_plain'])} | {share(r['augmented'])} "
-            f"| {pct(aug.get('los'))} | {pct(aug.get('nlos'))} | {secs} | {r['at_cap']} |"
+            f"| {pct(aug.get('los'))} | {pct(aug.get('nlos'))} | {secs} | {r['at_cap']}"
+            + (f" ({r['max_epochs']})" if r.get("max_epochs") else "")
+            + " |"
         )
     if not summary["rows"]:
         lines.append("| (no method has finished a region yet) | | | | | | | | |")
@@ -220,10 +245,15 @@ def _plot(summary: dict[str, Any], path: Path) -> Path:
 
 
 def write_augment(
-    augmented_path: str | Path, comparison_path: str | Path, out: str | Path
+    augmented_path: str | Path,
+    comparison_path: str | Path,
+    out: str | Path,
+    ceiling_path: str | Path | None = None,
 ) -> list[Path]:
-    """Read the augmented and the comparison's reports, write ``out`` (JSON) and the
-    Markdown and PNG beside it; returns the written paths."""
+    """Read the augmented and the comparison's reports (and the ceiling's, if given), write
+    ``out`` (JSON) and the Markdown and PNG beside it; returns the written paths."""
     augmented = read_json(Path(augmented_path), "augmented report (--preset augmented)")
     comparison = read_json(Path(comparison_path), "comparison report (make study writes it)")
-    return write_report(augment_summary(augmented, comparison), out, _plot, augment_markdown)
+    ceiling = None if ceiling_path is None else read_json(Path(ceiling_path), "ceiling report")
+    summary = augment_summary(augmented, comparison, ceiling)
+    return write_report(summary, out, _plot, augment_markdown)

@@ -21,7 +21,7 @@ __all__ = ["build_parser", "cmd_experiment", "main", "supervise", "worker_comman
 
 def cmd_experiment(args: argparse.Namespace) -> int:
     from lasco.errors import ConfigError
-    from studies.config import STUDIES
+    from studies.presets import STUDIES
     from studies.smoke import EXPERIMENT_PRESETS, format_table, run_experiment, write_outputs
 
     if args.preset in STUDIES:
@@ -159,7 +159,7 @@ def _report_path(args: argparse.Namespace) -> Path:
 
 def _reuse(cfg, out: Path) -> tuple | None:
     """The preset ``cfg`` reuses and its state file, beside ``out`` (None: none)."""
-    from studies.config import STUDIES
+    from studies.presets import STUDIES
     from studies.reuse import report_stem
 
     if cfg.reuses is None:
@@ -168,7 +168,7 @@ def _reuse(cfg, out: Path) -> tuple | None:
 
 
 def _run_study(args: argparse.Namespace) -> int:
-    from studies.config import STUDIES
+    from studies.presets import STUDIES
     from studies.report import write_study
     from studies.runner import run_study
 

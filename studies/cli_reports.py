@@ -33,7 +33,7 @@ def cmd_capacity_table(args: argparse.Namespace) -> int:
 def cmd_augment_table(args: argparse.Namespace) -> int:
     from studies.augment import write_augment
 
-    for p in write_augment(args.report, args.comparison, args.json):
+    for p in write_augment(args.report, args.comparison, args.json, args.ceiling):
         print(f"wrote {p}")
     return 0
 
@@ -52,7 +52,7 @@ def cmd_teacher(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    from studies.config import STUDIES
+    from studies.presets import STUDIES
 
     pinned = STUDIES["comparison"]  # the models the comparison ran on, unless --store
     lam, ref, lam_manifest, _ = store_models(
@@ -118,6 +118,10 @@ def add_report_commands(sub) -> None:
     )
     at.add_argument(
         "--comparison", default="reports/comparison.json", help="the comparison's report"
+    )
+    at.add_argument(
+        "--ceiling",
+        help="an augmented report whose fine-tuning is the ceiling (for a report without)",
     )
     at.add_argument("--json", default="reports/augment.json", help="output JSON")
     at.set_defaults(func=cmd_augment_table)

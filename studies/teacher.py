@@ -40,8 +40,8 @@ from lasco.collab import METHODS, LamFinetune, build_method, taps_for
 from lasco.errors import ConfigError
 from lasco.models import CsiRefiner
 from lasco.train import AdaptConfig, SplitTensors, adapt, atomic_torch_save, evaluate, predict
-from studies.config import STUDIES
 from studies.plots import write_report
+from studies.presets import STUDIES
 from studies.runner import region_splits
 from studies.state import StudyState
 

@@ -121,3 +121,32 @@ def test_the_command_writes_json_markdown_and_png(tmp_path, capsys):
     assert json.loads(out.read_text())["rows"]
     assert main(["augment-table", str(tmp_path / "none.json"), "--comparison", str(comp)]) == 2
     assert "none.json: no augmented report" in capsys.readouterr().err
+
+
+# the side network alone at a shorter cap, with fine-tuning from the report above
+TIMED = _report(
+    {"lam-only": (0, LAM), "side": (110_000, _minus(dict.fromkeys(REGIONS, 0.9)))},
+    views=16,
+    seconds={"side": 60.0},
+)
+TIMED["config"]["adapt"] = {"max_epochs": 250}
+
+
+def test_a_report_without_fine_tuning_takes_it_from_the_ceiling():
+    s = augment_summary(TIMED, PLAIN, ceiling=AUGMENTED)
+    rows = {r["method"]: r for r in s["rows"]}
+    assert set(rows) == {"side", "lam-finetune"} and s["ceiling"] is True
+    assert rows["side"]["augmented"]["all"]["fraction"] == pytest.approx(0.45)
+    assert rows["side"]["seconds_of_finetune"] == pytest.approx(60 / 400)
+    assert rows["side"]["max_epochs"] == 250
+    assert rows["lam-finetune"]["augmented"]["all"]["fraction"] == pytest.approx(1.0)
+    with pytest.raises(DataError, match="give --ceiling"):
+        augment_summary(TIMED, PLAIN)
+
+
+def test_a_ceiling_of_other_views_or_another_lam_is_refused():
+    with pytest.raises(DataError, match="the ceiling has 4 phase views, not 16"):
+        augment_summary(TIMED, PLAIN, ceiling=dict(AUGMENTED, config={"phase_views": 4}))
+    other = dict(AUGMENTED, meta={**META, "lam_sha256": "cd" * 32})
+    with pytest.raises(ConfigError, match="another LAM"):
+        augment_summary(TIMED, PLAIN, ceiling=other)

@@ -104,7 +104,7 @@ def test_the_comparison_runs_on_the_latest_shipped_models(tmp_path, capsys):
 
 def test_status_reads_the_state_of_the_shipped_models_study(tmp_path, capsys):
     from lasco.export import store_models
-    from studies.config import STUDIES
+    from studies.presets import STUDIES
 
     out = tmp_path / "adaptation.json"
     argv = ["experiment", "--preset", "study", "--json", str(out), "--status"]

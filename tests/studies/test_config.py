@@ -10,7 +10,6 @@ from lasco.collab import METHODS
 from lasco.models import build_model
 from studies.config import (
     ALL,
-    STUDIES,
     Roles,
     StudyConfig,
     alpha_key,
@@ -27,6 +26,7 @@ from studies.config import (
     study_plan,
     trained_method,
 )
+from studies.presets import STUDIES
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,8 @@ from dataclasses import replace
 
 import pytest
 
-from studies.config import STUDIES, Roles
+from studies.config import Roles
+from studies.presets import STUDIES
 from studies.progress import remaining_seconds, study_progress
 
 HEADLINE = "headline: every method at n = 1000, LAM fully fine-tuned at n = all"

@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 
 from lasco.errors import ConfigError
-from studies.config import STUDIES, cell_key, chosen_lr, lr_key, study_plan
+from studies.config import cell_key, chosen_lr, lr_key, study_plan
+from studies.presets import STUDIES
 from studies.reuse import report_stem
 from studies.state import StudyState
 from tests.studies.test_trials import CFG
