@@ -112,9 +112,13 @@ study: $(STAMP)
 # then its table against the comparison's runs without views (reports/augment.*; it needs
 # reports/comparison.json). Hours on a CPU; resumes where it stopped. AUGMENTED=augmented-wide
 # adds 3e-3 to the rate grid and reuses the augmented preset's runs it would repeat
-# (reports/augmented-wide.*, its table reports/augment-wide.*).
+# (reports/augmented-wide.*, its table reports/augment-wide.*); AUGMENTED=side-timed runs the
+# side network at the rate that grid chose within a quarter of fine-tuning's time, its table
+# against the wide run's fine-tuning (reports/augment-timed.*).
 AUGMENTED ?= augmented
 AUGMENT_TABLE_augmented-wide := reports/augmented-wide.json --json reports/augment-wide.json
+AUGMENT_TABLE_side-timed := reports/side-timed.json --ceiling reports/augmented-wide.json \
+	--json reports/augment-timed.json
 .PHONY: augmented
 augmented: $(STAMP)
 	$(BIN)/lasco data generate --regions 101-110 --samples 5000
