@@ -14,9 +14,9 @@ from lasco.models import build_model
 from model_store import ModelStore, TrustedKeys, generate_keypair, load_private_key
 from rapp import adapt_data
 from rapp.adapt_data import prepare
+from rapp.adapt_settings import AdaptationSettings
 from rapp.adaptation import AdaptationError, Reason, RunningProxy, adapt_environment
 from schemas import Mode
-from rapp.adapt_settings import AdaptationSettings
 from tests.rapp.adapt_support import (
     ENV,
     FAST,
