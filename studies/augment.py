@@ -19,7 +19,7 @@ from lasco.errors import DataError
 from studies.capacity import check_pairs, check_report, headline_nmse, pct, read_json
 from studies.plots import save_figure, write_report
 from studies.report.comparisons import sign_test
-from studies.report.measures import by_n
+from studies.report.measures import by_n, quiet_seconds
 from studies.summary import share_of_finetune
 
 __all__ = ["augment_markdown", "augment_summary", "write_augment"]
@@ -72,7 +72,7 @@ def augment_summary(
         raise DataError(f"the comparison has no {ft} at n = {comparison['headline_n']} yet")
     if not ft_aug:
         raise DataError(f"no {ft} with views: give --ceiling, an augmented report that has it")
-    ft_seconds = _seconds(top, ft)
+    ft_seconds, ft_quiet = _seconds(top, ft), quiet_seconds(top, ft)
     methods = [(k, augmented) for k in augmented["methods"] if k != base]
     if ceiling is not None and ft not in augmented["methods"]:
         methods.append((ft, ceiling))
@@ -82,7 +82,7 @@ def augment_summary(
         if not rec.get("trainable_params"):
             continue
         aug, plain = headline_nmse(source, key), headline_nmse(comparison, key)
-        seconds = _seconds(source, key)
+        seconds, quiet = _seconds(source, key), quiet_seconds(source, key)
         rows.append(
             {
                 "method": key,
@@ -99,6 +99,8 @@ def augment_summary(
                 "seconds_of_finetune": (
                     round(seconds / ft_seconds, 4) if seconds and ft_seconds else None
                 ),
+                # epochs times the back-to-back benchmark's seconds per epoch
+                "quiet_of_finetune": round(quiet / ft_quiet, 4) if quiet and ft_quiet else None,
                 "at_cap": _at_cap(source, key),
                 "max_epochs": source.get("config", {}).get("adapt", {}).get("max_epochs"),
                 "nmse_db": aug,
@@ -178,12 +180,13 @@ def augment_markdown(summary: dict[str, Any], figure: str = "augment.png") -> st
         "",
         f"Each method adapted at n = {summary['n']:,} with every training sample in {views} "
         "common-phase views, one drawn per sample and epoch (the same optimiser steps as "
-        f"without; `make study STUDY=augmented`), against the comparison's runs without "
+        f"without; `make augmented`), against the comparison's runs without "
         f"views. Shares are of {ft}'s mean gain over the LAM alone on the same regions: "
         f"plain (without views) and augmented (with them, the fair ceiling), each over the "
         f"regions in brackets. Seconds: mean adaptation time with views, and as a share of "
-        f"augmented {ft}'s mean{where}. At cap: runs that ended at the epoch cap (the cap "
-        "in brackets).",
+        f"augmented {ft}'s mean{where}; quiet: the same share as a quiet machine would take "
+        "it (each run's epochs times the back-to-back benchmark's seconds per epoch). At cap: "
+        "runs that ended at the epoch cap (the cap in brackets).",
         "",
         "| method | trainable (% LAM) | plain: share of plain FT | views: share of plain FT "
         "| views: share of FT with views | LOS | NLOS | seconds (% FT) | at cap |",
@@ -198,6 +201,8 @@ def augment_markdown(summary: dict[str, Any], figure: str = "augment.png") -> st
         secs = "-" if r["train_seconds"] is None else f"{r['train_seconds']:.0f}"
         if r["seconds_of_finetune"] is not None:
             secs += f" ({100 * r['seconds_of_finetune']:.0f} %)"
+        if r.get("quiet_of_finetune") is not None:
+            secs += f"; quiet {100 * r['quiet_of_finetune']:.0f} %"
         lines.append(
             f"| {r['method']} | {r['trainable_params']:,} "
             f"({100 * r['trainable_params'] / r['lam_params']:.1f} %) "

@@ -150,3 +150,20 @@ def test_a_ceiling_of_other_views_or_another_lam_is_refused():
     other = dict(AUGMENTED, meta={**META, "lam_sha256": "cd" * 32})
     with pytest.raises(ConfigError, match="another LAM"):
         augment_summary(TIMED, PLAIN, ceiling=other)
+
+
+def test_quiet_shares_of_time_come_from_epochs_and_the_benchmark():
+    def timed(report, epochs, spe):
+        out = json.loads(json.dumps(report))
+        out["adapt_timing"] = {"n": 1000, "methods": {}}
+        for key, e in epochs.items():
+            out["methods"][key]["by_n"]["1000"] |= {"n": 1000, "epochs": e}
+            out["adapt_timing"]["methods"][key] = {"seconds_per_epoch": spe[key]}
+        return out
+
+    ceiling = timed(AUGMENTED, {"lam-finetune": 200}, {"lam-finetune": 8.0})
+    side = timed(TIMED, {"side": 240}, {"side": 1.5})
+    rows = {r["method"]: r for r in augment_summary(side, PLAIN, ceiling=ceiling)["rows"]}
+    assert rows["side"]["quiet_of_finetune"] == pytest.approx(240 * 1.5 / (200 * 8.0))
+    assert rows["lam-finetune"]["quiet_of_finetune"] == pytest.approx(1.0)
+    assert augment_summary(TIMED, PLAIN, ceiling=AUGMENTED)["rows"][0]["quiet_of_finetune"] is None
