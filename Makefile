@@ -96,12 +96,15 @@ default-models: $(STAMP)
 # A study on the shipped models (hours on a CPU; resumes where it stopped), as STUDY_WORKERS
 # shard processes sharing the cores (two 1-thread workers beat one 2-thread run): STUDY is
 # comparison (fair budgets, reports/comparison.*), scenarios (targets of other scenarios,
-# reports/scenarios.*), augmented (see below) or study (the first, reports/adaptation.*).
+# reports/scenarios.*), scenarios-views (the shipped side network with views, E-LASCO and LAM
+# fine-tuning on those targets at n = 1,000), augmented (see below) or study (the first,
+# reports/adaptation.*).
 STUDY ?= comparison
 STUDY_WORKERS ?= 2
 # The target channels each preset adapts to (generated once, then read from the cache).
 STUDY_DATA_scenarios := --catalogue scenarios \
 	--regions uma-los,uma-nlos,rma-los,rma-nlos,inh-los,inh-nlos,cdl-a,cdl-d
+STUDY_DATA_scenarios-views := $(STUDY_DATA_scenarios)
 STUDY_DATA = $(or $(STUDY_DATA_$(STUDY)),--regions 101-110)
 study: $(STAMP)
 	$(BIN)/lasco data generate $(STUDY_DATA) --samples 5000
