@@ -108,8 +108,9 @@ class AdaptationSettings:
 
     Attributes:
         method: a key of ``lasco.collab.METHODS`` in :data:`ADAPTABLE_METHODS`. Default
-            ``e-lasco``: the best of the paper's plug-in methods, and alpha lets it lean on
-            the LAM as much as the data says.
+            ``side``: a side network on the LAM's hidden states (the LAM's ``h_taps``
+            output), which beat E-LASCO, the paper's best plug-in, in every region of the
+            study; ``e-lasco`` for a LAM without taps.
         min_samples: below this many usable samples the adaptation is declined
             (``too-few-samples``). Default 256: the paper's smallest target sets are a few
             hundred samples; fewer overfit the proxy and leave a held-out slice too small for

@@ -57,7 +57,7 @@ def augment_summary(
     top = ceiling or augmented
     if ceiling is not None:
         check_report(ceiling, "the ceiling")
-        check_pairs(augmented, ceiling, "the augmented report")
+        check_pairs(augmented, ceiling, "the augmented report (against the ceiling)")
         if _views(ceiling) != views:
             raise DataError(f"the ceiling has {_views(ceiling)} phase views, not {views}")
     roles = augmented["roles"]
@@ -70,8 +70,10 @@ def augment_summary(
     )
     if not ft_plain:
         raise DataError(f"the comparison has no {ft} at n = {comparison['headline_n']} yet")
-    if not ft_aug:
+    if ceiling is None and ft not in augmented["methods"]:
         raise DataError(f"no {ft} with views: give --ceiling, an augmented report that has it")
+    if ceiling is not None and ft in augmented["methods"]:
+        raise DataError(f"the augmented report has its own {ft}: leave out --ceiling")
     ft_seconds, ft_quiet = _seconds(top, ft), quiet_seconds(top, ft)
     methods = [(k, augmented) for k in augmented["methods"] if k != base]
     if ceiling is not None and ft not in augmented["methods"]:

@@ -249,8 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="smoke",
         help="smoke (the offline experiment) or a study: study (the paper's methods), "
         "comparison (fair budgets, new plug-ins), capacity (run it with --store of another "
-        "reference SAM size), augmented (phase-rotation augmentation), scenarios (targets of "
-        "other scenarios)",
+        "reference SAM size), augmented (phase-rotation augmentation; augmented-wide with 3e-3 "
+        "on its grid, side-timed: the side network within a quarter of fine-tuning's time), "
+        "scenarios (targets of other scenarios; scenarios-views: the shipped method on them)",
     )
     exp.add_argument("--catalogue", help="JSON catalogue with 'role': source|target per region")
     exp.add_argument("--cache", help="cache folder")

@@ -40,16 +40,24 @@ def load_donor(
 ) -> Donor:
     """``other``'s cells from its state file ``path``, after checking that the two studies
     differ only in their rate grids (ConfigError otherwise, and for a state file of other
-    settings or other models). A missing file lends nothing."""
+    settings or other models). A missing file lends nothing. The cells are read once: any
+    the other study finishes later are run here again."""
     if replace(other, lr_grid=cfg.lr_grid, reuses=cfg.reuses) != cfg:
         raise ConfigError(
             f"cannot reuse {path}: its study differs from this one in more than the "
             "learning-rate grid"
         )
+    name = path.name.removesuffix(".state.json")
     if not path.is_file():
-        return Donor(path.stem, {})
-    cells = StudyState(path, other.hash(lam, ref), resume=True).cells
-    return Donor(path.name.removesuffix(".state.json"), cells)
+        return Donor(name, {})
+    try:
+        cells = StudyState(path, other.hash(lam, ref), resume=True).cells
+    except ConfigError:
+        raise ConfigError(
+            f"cannot reuse {path}: its runs are of other settings or other models than this "
+            "study's (with --store, give --json in another folder); nothing was changed"
+        ) from None
+    return Donor(name, cells)
 
 
 def reused_cell(cfg: StudyConfig, ck: str, cells: dict[str, dict], donor: Donor) -> dict | None:

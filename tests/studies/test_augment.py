@@ -142,6 +142,8 @@ def test_a_report_without_fine_tuning_takes_it_from_the_ceiling():
     assert rows["lam-finetune"]["augmented"]["all"]["fraction"] == pytest.approx(1.0)
     with pytest.raises(DataError, match="give --ceiling"):
         augment_summary(TIMED, PLAIN)
+    with pytest.raises(DataError, match="has its own lam-finetune: leave out --ceiling"):
+        augment_summary(AUGMENTED, PLAIN, ceiling=AUGMENTED)
 
 
 def test_a_ceiling_of_other_views_or_another_lam_is_refused():
