@@ -103,7 +103,7 @@ def test_a_study_that_differs_in_more_than_the_grid_is_refused(tiny, tmp_path):
 def test_a_state_file_of_other_settings_is_refused(tiny, tmp_path):
     other = tmp_path / "o.state.json"
     other.write_text(json.dumps({"config_hash": "0" * 16, "cells": {}}))
-    with pytest.raises(ConfigError, match="other settings or other models.*nothing was changed"):
+    with pytest.raises(ConfigError, match=r"other settings or other models.*nothing was changed"):
         run_tiny(WIDE, tiny.lam, tiny.ref, tiny.cache, tmp_path / "w.state.json",
                  reuse=(CFG, other))  # fmt: skip
 
