@@ -19,7 +19,7 @@ from lasco.errors import DataError
 from studies.capacity import check_pairs, check_report, headline_nmse, pct, read_json
 from studies.plots import save_figure, write_report
 from studies.report.comparisons import sign_test
-from studies.report.measures import by_n, quiet_seconds
+from studies.report.measures import by_n, headline, quiet_seconds
 from studies.summary import share_of_finetune
 
 __all__ = ["augment_markdown", "augment_summary", "write_augment"]
@@ -28,11 +28,11 @@ HALF = 0.5  # the goal: a plug-in that recovers half of fine-tuning's gain
 
 
 def _seconds(report: dict[str, Any], method: str) -> float | None:
-    return by_n(report, method, str(report["headline_n"])).get("train_seconds")
+    return by_n(report, method, headline(report)).get("train_seconds")
 
 
 def _at_cap(report: dict[str, Any], method: str) -> int:
-    return int(by_n(report, method, str(report["headline_n"])).get("at_cap") or 0)
+    return int(by_n(report, method, headline(report)).get("at_cap") or 0)
 
 
 def _views(report: dict[str, Any]) -> int:
@@ -76,7 +76,7 @@ def augment_summary(
         raise DataError(f"the augmented report has its own {ft}: leave out --ceiling")
     ft_seconds, ft_quiet = _seconds(top, ft), quiet_seconds(top, ft)
     methods = [(k, augmented) for k in augmented["methods"] if k != base]
-    if ceiling is not None and ft not in augmented["methods"]:
+    if ceiling is not None:  # the report has no fine-tuning of its own (checked above)
         methods.append((ft, ceiling))
     rows = []
     for key, source in methods:

@@ -29,6 +29,7 @@ __all__ = [
     "alpha_key",
     "cell_key",
     "cell_label",
+    "cell_rate",
     "chosen_lr",
     "is_headline",
     "is_trial",
@@ -225,6 +226,16 @@ def trained_method(key: str, roles: Roles) -> str:
     """The method a plan key trains: an alpha-sweep key the learned-alpha one."""
     method = split_key(key).method
     return roles.learned_alpha if method is None else method
+
+
+def cell_rate(cfg: StudyConfig, key: str, cells: dict[str, dict]) -> float | None:
+    """The learning rate plan key ``key`` adapts at: its trial's, else the one validation
+    chose for the method it trains (``chosen_lr``); None for a method that does not train
+    or, without a grid, ``cfg.adapt``'s rates."""
+    lr, method = split_key(key).lr, trained_method(key, cfg.roles)
+    if lr is None and METHODS[method].trains:
+        lr = chosen_lr(cfg, cells, method)
+    return lr
 
 
 def chosen_lr(cfg: StudyConfig, cells: dict[str, dict], method: str) -> float | None:

@@ -17,7 +17,7 @@ from typing import Any
 from lasco.collab import METHODS
 from lasco.errors import ConfigError
 from lasco.models import CsiRefiner
-from studies.config import StudyConfig, chosen_lr, split_key, trained_method
+from studies.config import StudyConfig, cell_rate, trained_method
 from studies.state import StudyState
 
 __all__ = ["Donor", "load_donor", "report_stem", "reused_cell"]
@@ -67,10 +67,8 @@ def reused_cell(cfg: StudyConfig, ck: str, cells: dict[str, dict], donor: Donor)
     if cell is None:
         return None
     key = ck.split("|")[0]
-    method = trained_method(key, cfg.roles)
-    if split_key(key).lr is not None or not METHODS[method].trains:
-        return dict(cell, reused_from=donor.name)
-    lr = chosen_lr(cfg, cells, method)
-    if lr is None or (cell.get("lr"), cell.get("lam_lr")) != (lr, lr):
-        return None
+    if METHODS[trained_method(key, cfg.roles)].trains:
+        lr = cell_rate(cfg, key, cells)  # None: cfg.adapt's rates, not a grid's: never reused
+        if lr is None or (cell.get("lr"), cell.get("lam_lr")) != (lr, lr):
+            return None
     return dict(cell, reused_from=donor.name)

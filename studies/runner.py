@@ -47,6 +47,7 @@ from studies.config import (
     StudyConfig,
     cell_key,
     cell_label,
+    cell_rate,
     chosen_lr,
     lr_decided,
     lr_key,
@@ -139,11 +140,7 @@ def _method(
     trial's rate, else the rate validation chose for it; ``cells`` hold the trials)."""
     key_parts = split_key(key)
     adapt_cfg = cfg.adapt
-    trained = _trains(cfg, key)
-    lr = key_parts.lr
-    if lr is None and METHODS[trained].trains:
-        lr = chosen_lr(cfg, cells, trained)
-    if lr is not None:
+    if (lr := cell_rate(cfg, key, cells)) is not None:
         adapt_cfg = replace(adapt_cfg, lr=lr, lam_lr=lr)
     if key_parts.seed is not None:
         adapt_cfg = replace(adapt_cfg, seed=key_parts.seed)
